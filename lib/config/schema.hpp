@@ -1,0 +1,146 @@
+#pragma once
+// The daemon's configuration as plain data: what the TOML file says after validation,
+// with every default filled in. Parsing and validation live in config/loader.hpp; the
+// key reference is docs/CONFIGURATION.md. Other modules take their settings from here.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace gpioirq::config {
+
+// Where a value came from in the file, for error messages after parsing
+// (e.g. "the same line used twice" names both places).
+struct SourcePlace {
+  std::string file;
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+};
+
+enum class Backend { gpiod, sim };
+enum class Bias { as_is, disabled, pull_up, pull_down };
+enum class EdgeKind { rising, falling, both };
+enum class EventClock { monotonic, realtime, hte };
+enum class LogFormat { csv, jsonl };
+enum class RangeMode { wrap, clamp };
+enum class ImuTrigger { data_ready, timer };
+enum class ImuFormat { seed, extended };
+enum class ButtonKind { button, switch_ };
+
+struct DaemonConfig {
+  std::string log_dir = "/var/log/gpioirqd";
+  std::string socket_path = "/run/gpioirqd/control.sock";
+  std::string socket_group;          // empty: root only for state-changing commands
+  int rt_priority = 80;              // SCHED_FIFO priority 1..99; 0 = do not ask for RT
+  int cpu = -1;                      // RT thread affinity; -1 = any
+  bool mlock = true;                 // mlockall(MCL_CURRENT|MCL_FUTURE)
+  std::uint32_t flush_interval_ms = 1000;  // fdatasync interval of every log file
+  std::uint64_t rotate_size_bytes = 64ull << 20;
+  std::uint32_t rotate_keep = 5;
+  LogFormat event_log_format = LogFormat::csv;
+  bool log_edges = true;             // raw edges in the event log, not only decoded events
+  std::uint32_t ring_capacity = 65536;     // edge records; power of two
+  std::uint32_t time_sync_interval_ms = 10000;  // MONOTONIC<->REALTIME pair records
+};
+
+struct ChipConfig {
+  std::string name;
+  std::string path;   // "/dev/gpiochip0"; empty when chosen by label
+  std::string label;  // "gpio-sim.0-node0"; empty when chosen by path
+  Backend backend = Backend::gpiod;
+  std::uint32_t sim_num_lines = 64;  // sim backend only
+  SourcePlace place;
+};
+
+// A line on a chip: by offset or by the line's name.
+struct LineRef {
+  std::string chip;                 // ChipConfig::name
+  std::variant<std::uint32_t, std::string> line;  // offset or line name
+  SourcePlace place;
+};
+
+struct LineSettings {
+  Bias bias = Bias::as_is;
+  bool active_low = false;
+  EventClock clock = EventClock::monotonic;
+};
+
+struct EncoderConfig {
+  std::string name;
+  LineRef a, b;
+  LineSettings line;
+  int counts_per_period = 4;        // 1, 2 or 4
+  int div = 1;                      // reported position = counts / div
+  std::optional<std::int64_t> min, max;
+  RangeMode mode = RangeMode::clamp;  // at min/max when both are set
+  double sim_rate_hz = 0;           // sim backend: edges per second generated
+  SourcePlace place;
+};
+
+struct ButtonConfig {
+  std::string name;
+  LineRef line;
+  LineSettings settings;
+  ButtonKind kind = ButtonKind::button;
+  std::uint32_t debounce_ms = 20;          // software, from kernel timestamps
+  std::uint32_t kernel_debounce_us = 0;    // gpiolib-cdev debounce; 0 = off
+  std::uint32_t long_press_ms = 1000;
+  std::uint32_t double_click_ms = 400;
+  double sim_rate_hz = 0;                  // sim backend: presses per second
+  SourcePlace place;
+};
+
+struct CounterConfig {
+  std::string name;
+  LineRef line;
+  LineSettings settings;
+  EdgeKind edge = EdgeKind::rising;
+  std::uint32_t window_ms = 1000;   // frequency window
+  double scale = 1.0;               // units per pulse
+  std::string unit = "pulses";
+  double sim_rate_hz = 0;
+  SourcePlace place;
+};
+
+struct ImuConfig {
+  std::string name;
+  std::string driver = "mpu6050";
+  std::string i2c_bus;              // "/dev/i2c-1"; "sim" on a sim chip
+  std::uint16_t address = 0x68;
+  ImuTrigger trigger = ImuTrigger::data_ready;
+  std::optional<LineRef> data_ready;  // required when trigger = data_ready
+  LineSettings settings;
+  std::uint32_t rate_hz = 1000;
+  std::uint32_t buffer_ms = 200;    // RingIO sized for this much loop latency
+  std::uint32_t block_records = 100;  // frames per file append
+  ImuFormat format = ImuFormat::extended;
+  int accel_range_g = 2;            // 2, 4, 8, 16
+  int gyro_range_dps = 250;         // 250, 500, 1000, 2000
+  int dlpf = 1;                     // 0..6, MPU-6050 CONFIG register
+  SourcePlace place;
+};
+
+struct PollConfig {
+  std::string name;
+  std::string path;
+  std::uint32_t interval_ms = 1000;
+  double scale = 1.0;
+  double offset = 0.0;
+  std::string unit;
+  SourcePlace place;
+};
+
+struct Config {
+  std::string file;  // the file this came from
+  DaemonConfig daemon;
+  std::vector<ChipConfig> chips;
+  std::vector<EncoderConfig> encoders;
+  std::vector<ButtonConfig> buttons;
+  std::vector<CounterConfig> counters;
+  std::vector<ImuConfig> imus;
+  std::vector<PollConfig> polls;
+};
+
+}  // namespace gpioirq::config

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds (once) the small x86_64 kernel the VM tests boot, and prints the path of its bzImage.
+#
+#   tests/vm/build-kernel.sh               build if not cached, print bzImage path (last stdout line)
+#   tests/vm/build-kernel.sh --print-path  print the path it would have; exit 1 if not built yet
+#
+# Kernel = `make tinyconfig` of Debian's linux-source-6.12 + gpio-sim-kernel.config
+# + kernel-extra.config. Cache: ${GPIOIRQ_VM_CACHE:-/var/cache/gpioirq-vm}/kernel-<key>/{bzImage,config}
+# where <key> hashes both fragments, this script and the linux-source version, so any change
+# rebuilds. Only bzImage and .config are kept; the source tree is deleted afterwards.
+# Concurrent runs serialise on a flock; an aborted run leaves at most a *.tmp.* dir that the
+# next run removes. Needs: gcc make flex bison bc libelf-dev libssl-dev xz (scripts/install-deps.sh).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+src_tar="${GPIOIRQ_KERNEL_SOURCE:-/usr/src/linux-source-6.12.tar.xz}"
+cache="${GPIOIRQ_VM_CACHE:-/var/cache/gpioirq-vm}"
+jobs="${GPIOIRQ_KERNEL_JOBS:-$(nproc)}"
+fragments=("$here/gpio-sim-kernel.config" "$here/kernel-extra.config")
+
+print_only=0
+[[ "${1:-}" == "--print-path" ]] && print_only=1
+
+log() { echo "build-kernel: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[[ -r "$src_tar" ]] || die "kernel source $src_tar missing (run scripts/install-deps.sh)"
+for f in "${fragments[@]}"; do [[ -r "$f" ]] || die "missing fragment $f"; done
+
+# CI puts a copy of shared/ beside the repo; our copy is what builds, but say if they drifted.
+shared_frag="$here/../../../shared/vm/gpio-sim-kernel.config"
+if [[ -r "$shared_frag" ]] && ! diff -q <(grep -v '^#' "$shared_frag") <(grep -v '^#' "${fragments[0]}") >/dev/null; then
+  log "note: $shared_frag differs from tests/vm/gpio-sim-kernel.config (building with the tests/vm copy)"
+fi
+
+src_version="$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || true)"
+[[ -n "$src_version" ]] || src_version="$(stat -c '%s %Y' "$src_tar")"
+key="$( { cat "${fragments[@]}" "${BASH_SOURCE[0]}"; echo "$src_version"; } | sha256sum | cut -c1-16)"
+dest="$cache/kernel-$key"
+
+if [[ -f "$dest/bzImage" ]]; then echo "$dest/bzImage"; exit 0; fi
+if (( print_only )); then echo "$dest/bzImage"; exit 1; fi
+
+mkdir -p "$cache"
+exec 9>"$cache/kernel-$key.lock"
+if ! flock -n 9; then
+  log "another build of kernel-$key is running; waiting for it"
+  flock 9
+fi
+if [[ -f "$dest/bzImage" ]]; then echo "$dest/bzImage"; exit 0; fi
+
+# We hold the lock, so any tmp dir of this key is a leftover of an aborted run.
+rm -rf "$cache/kernel-$key.tmp."*
+work="$(mktemp -d "$cache/kernel-$key.tmp.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+start=$SECONDS
+log "unpacking $src_tar into $work"
+tar -xJf "$src_tar" -C "$work"
+srcdir="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'linux-source-*' | head -n1)"
+[[ -d "$srcdir" ]] || die "no linux-source-* directory in $src_tar"
+
+cd "$srcdir"
+make -s tinyconfig >&2
+KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >&2
+make -s olddefconfig >&2
+
+# Every option the fragments set must have that value now (the last fragment wins);
+# a silently dropped option (unmet dependency) would give a kernel that boots but lacks it.
+bad=0
+while IFS='=' read -r opt want; do
+  have="$(grep -E "^($opt=|# $opt is not set)" .config || true)"
+  case "$want" in
+    n) [[ -z "$have" || "$have" == "# $opt is not set" ]] || { log "$opt: wanted n, have '$have'"; bad=1; } ;;
+    *) [[ "$have" == "$opt=$want" ]] || { log "$opt: wanted $want, have '${have:-unset}'"; bad=1; } ;;
+  esac
+done < <(cat "${fragments[@]}" \
+          | sed -nE 's/^(CONFIG_[A-Za-z0-9_]+)=(.*)$/\1=\2/p; s/^# (CONFIG_[A-Za-z0-9_]+) is not set$/\1=n/p' \
+          | awk -F= '{v[$1]=$2; if (!($1 in o)) {o[$1]=++n; k[n]=$1}} END {for (i=1;i<=n;i++) print k[i]"="v[k[i]]}')
+(( bad == 0 )) || die "kernel config is missing wanted options (see above); fix the fragments"
+
+log "building bzImage with -j$jobs"
+make -s -j"$jobs" bzImage >&2
+
+mkdir "$work/out"
+cp arch/x86/boot/bzImage "$work/out/bzImage"
+cp .config "$work/out/config"
+echo "$src_version" > "$work/out/source-version"
+cd /
+mv -T "$work/out" "$dest"
+log "built $dest/bzImage in $((SECONDS - start)) s"
+echo "$dest/bzImage"
