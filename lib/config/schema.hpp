@@ -2,6 +2,9 @@
 // The daemon's configuration as plain data: what the TOML file says after validation,
 // with every default filled in. Parsing and validation live in config/loader.hpp; the
 // key reference is docs/CONFIGURATION.md. Other modules take their settings from here.
+// Everything here is already checked: ranges, cross-references (every LineRef::chip names
+// a ChipConfig; no line is used twice by offset or by name), and every path is absolute
+// (relative ones in the file are resolved against the file's directory).
 
 #include <cstdint>
 #include <optional>
@@ -12,11 +15,14 @@
 namespace gpioirq::config {
 
 // Where a value came from in the file, for error messages after parsing
-// (e.g. "the same line used twice" names both places).
+// (e.g. "the same line used twice" names both places). For a device it is its [[table]]
+// header; for a LineRef, the line's value. Ignored by config::diff().
 struct SourcePlace {
   std::string file;
   std::uint32_t line = 0;
   std::uint32_t column = 0;
+
+  bool operator==(const SourcePlace&) const = default;
 };
 
 enum class Backend { gpiod, sim };
@@ -32,51 +38,64 @@ enum class ButtonKind { button, switch_ };
 struct DaemonConfig {
   std::string log_dir = "/var/log/gpioirqd";
   std::string socket_path = "/run/gpioirqd/control.sock";
-  std::string socket_group;          // empty: root only for state-changing commands
-  int rt_priority = 80;              // SCHED_FIFO priority 1..99; 0 = do not ask for RT
-  int cpu = -1;                      // RT thread affinity; -1 = any
-  bool mlock = true;                 // mlockall(MCL_CURRENT|MCL_FUTURE)
+  std::string socket_group;                // empty: root only for state-changing commands
+  int rt_priority = 80;                    // SCHED_FIFO priority 1..99; 0 = do not ask for RT
+  int cpu = -1;                            // RT thread affinity; -1 = any
+  bool mlock = true;                       // mlockall(MCL_CURRENT|MCL_FUTURE)
   std::uint32_t flush_interval_ms = 1000;  // fdatasync interval of every log file
-  std::uint64_t rotate_size_bytes = 64ull << 20;
-  std::uint32_t rotate_keep = 5;
+  std::uint64_t rotate_size_bytes = 64ull << 20;  // the file says rotate_size_mb
+  std::uint32_t rotate_keep = 5;                  // rotated files kept; 0 = delete at rotation
   LogFormat event_log_format = LogFormat::csv;
-  bool log_edges = true;             // raw edges in the event log, not only decoded events
-  std::uint32_t ring_capacity = 65536;     // edge records; power of two
+  bool log_edges = true;                // raw edges in the event log, not only decoded events
+  std::uint32_t ring_capacity = 65536;  // edge records; power of two
   std::uint32_t time_sync_interval_ms = 10000;  // MONOTONIC<->REALTIME pair records
+
+  bool operator==(const DaemonConfig&) const = default;
 };
 
 struct ChipConfig {
   std::string name;
+  // gpiod: exactly one of path and label is set. sim: both empty.
   std::string path;   // "/dev/gpiochip0"; empty when chosen by label
   std::string label;  // "gpio-sim.0-node0"; empty when chosen by path
   Backend backend = Backend::gpiod;
   std::uint32_t sim_num_lines = 64;  // sim backend only
   SourcePlace place;
+
+  bool operator==(const ChipConfig&) const = default;
 };
 
-// A line on a chip: by offset or by the line's name.
+// A line on a chip: by offset or by the line's name (1..31 characters). Lines on a sim chip
+// are always offsets below its sim_num_lines. Two devices naming the same line, one by
+// offset and one by name, can only be caught when the daemon resolves the name.
 struct LineRef {
-  std::string chip;                 // ChipConfig::name
+  std::string chip;                               // ChipConfig::name
   std::variant<std::uint32_t, std::string> line;  // offset or line name
   SourcePlace place;
+
+  bool operator==(const LineRef&) const = default;
 };
 
 struct LineSettings {
   Bias bias = Bias::as_is;
   bool active_low = false;
   EventClock clock = EventClock::monotonic;
+
+  bool operator==(const LineSettings&) const = default;
 };
 
 struct EncoderConfig {
   std::string name;
   LineRef a, b;
   LineSettings line;
-  int counts_per_period = 4;        // 1, 2 or 4
-  int div = 1;                      // reported position = counts / div
+  int counts_per_period = 4;  // 1, 2 or 4
+  int div = 1;                // reported position = counts / div
   std::optional<std::int64_t> min, max;
   RangeMode mode = RangeMode::clamp;  // at min/max when both are set
-  double sim_rate_hz = 0;           // sim backend: edges per second generated
+  double sim_rate_hz = 0;             // sim chip only: edges per second generated; 0 = none
   SourcePlace place;
+
+  bool operator==(const EncoderConfig&) const = default;
 };
 
 struct ButtonConfig {
@@ -84,12 +103,14 @@ struct ButtonConfig {
   LineRef line;
   LineSettings settings;
   ButtonKind kind = ButtonKind::button;
-  std::uint32_t debounce_ms = 20;          // software, from kernel timestamps
-  std::uint32_t kernel_debounce_us = 0;    // gpiolib-cdev debounce; 0 = off
-  std::uint32_t long_press_ms = 1000;
-  std::uint32_t double_click_ms = 400;
-  double sim_rate_hz = 0;                  // sim backend: presses per second
+  std::uint32_t debounce_ms = 20;        // software, from kernel timestamps
+  std::uint32_t kernel_debounce_us = 0;  // gpiolib-cdev debounce; 0 = off; never on sim
+  std::uint32_t long_press_ms = 1000;    // kind = button only
+  std::uint32_t double_click_ms = 400;   // kind = button only; 0 = no double clicks
+  double sim_rate_hz = 0;                // sim chip only: presses per second; 0 = none
   SourcePlace place;
+
+  bool operator==(const ButtonConfig&) const = default;
 };
 
 struct CounterConfig {
@@ -97,29 +118,39 @@ struct CounterConfig {
   LineRef line;
   LineSettings settings;
   EdgeKind edge = EdgeKind::rising;
-  std::uint32_t window_ms = 1000;   // frequency window
-  double scale = 1.0;               // units per pulse
+  std::uint32_t window_ms = 1000;  // frequency window
+  double scale = 1.0;              // units per pulse; never 0
   std::string unit = "pulses";
-  double sim_rate_hz = 0;
+  double sim_rate_hz = 0;  // sim chip only: pulses per second; 0 = none
   SourcePlace place;
+
+  bool operator==(const CounterConfig&) const = default;
 };
 
 struct ImuConfig {
   std::string name;
   std::string driver = "mpu6050";
-  std::string i2c_bus;              // "/dev/i2c-1"; "sim" on a sim chip
+  // "/dev/i2c-N", or "sim" for a simulated MPU-6050: required when data_ready is on a sim
+  // chip, refused when it is on a gpiod chip, allowed with trigger = timer.
+  std::string i2c_bus;
   std::uint16_t address = 0x68;
   ImuTrigger trigger = ImuTrigger::data_ready;
-  std::optional<LineRef> data_ready;  // required when trigger = data_ready
-  LineSettings settings;
+  std::optional<LineRef> data_ready;  // set exactly when trigger = data_ready
+  LineSettings settings;              // of the data_ready line
+  // data_ready: (dlpf == 0 ? 8000 : 1000) / n for n in 1..256 (the chip's own rates);
+  // timer: 1..10000.
   std::uint32_t rate_hz = 1000;
-  std::uint32_t buffer_ms = 200;    // RingIO sized for this much loop latency
-  std::uint32_t block_records = 100;  // frames per file append
+  std::uint32_t buffer_ms = 200;  // RingIO sized for this much loop latency; >= 2 frames
+  // Frames per file append; <= the frames buffer_ms holds. When not written in the file:
+  // min(100, those frames / 2).
+  std::uint32_t block_records = 100;
   ImuFormat format = ImuFormat::extended;
-  int accel_range_g = 2;            // 2, 4, 8, 16
-  int gyro_range_dps = 250;         // 250, 500, 1000, 2000
-  int dlpf = 1;                     // 0..6, MPU-6050 CONFIG register
+  int accel_range_g = 2;     // 2, 4, 8, 16
+  int gyro_range_dps = 250;  // 250, 500, 1000, 2000
+  int dlpf = 1;              // 0..6, MPU-6050 CONFIG register
   SourcePlace place;
+
+  bool operator==(const ImuConfig&) const = default;
 };
 
 struct PollConfig {
@@ -130,10 +161,12 @@ struct PollConfig {
   double offset = 0.0;
   std::string unit;
   SourcePlace place;
+
+  bool operator==(const PollConfig&) const = default;
 };
 
 struct Config {
-  std::string file;  // the file this came from
+  std::string file;  // the file this came from, absolute
   DaemonConfig daemon;
   std::vector<ChipConfig> chips;
   std::vector<EncoderConfig> encoders;
@@ -141,6 +174,8 @@ struct Config {
   std::vector<CounterConfig> counters;
   std::vector<ImuConfig> imus;
   std::vector<PollConfig> polls;
+
+  bool operator==(const Config&) const = default;
 };
 
 }  // namespace gpioirq::config

@@ -4,6 +4,9 @@
 #   tests/vm/build-kernel.sh               build if not cached, print bzImage path (last stdout line)
 #   tests/vm/build-kernel.sh --print-path  print the path it would have; exit 1 if not built yet
 #
+# Beside bzImage the cache dir holds `config` (the final .config) and `modules/*.ko` (flat:
+# i2c-stub.ko, which cannot be built in).
+#
 # Kernel = `make tinyconfig` of Debian's linux-source-6.12 + gpio-sim-kernel.config
 # + kernel-extra.config. Cache: ${GPIOIRQ_VM_CACHE:-/var/cache/gpioirq-vm}/kernel-<key>/{bzImage,config}
 # where <key> hashes both fragments, this script and the linux-source version, so any change
@@ -79,11 +82,12 @@ done < <(cat "${fragments[@]}" \
           | awk -F= '{v[$1]=$2; if (!($1 in o)) {o[$1]=++n; k[n]=$1}} END {for (i=1;i<=n;i++) print k[i]"="v[k[i]]}')
 (( bad == 0 )) || die "kernel config is missing wanted options (see above); fix the fragments"
 
-log "building bzImage with -j$jobs"
-make -s -j"$jobs" bzImage >&2
+log "building bzImage and modules with -j$jobs"
+make -s -j"$jobs" bzImage modules >&2
 
-mkdir "$work/out"
+mkdir -p "$work/out/modules"
 cp arch/x86/boot/bzImage "$work/out/bzImage"
+find . -name '*.ko' -exec cp {} "$work/out/modules/" \;
 cp .config "$work/out/config"
 echo "$src_version" > "$work/out/source-version"
 cd /

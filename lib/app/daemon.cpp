@@ -1,0 +1,776 @@
+#include "app/daemon.hpp"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "config/loader.hpp"
+#include "config/config_diff.hpp"
+#include "control/control_server.hpp"
+#include "gpio/gpiod_source.hpp"
+#include "gpio/sim_source.hpp"
+#include "loop/event_loop.hpp"
+#include "loop/flag_waiter.hpp"
+#include "loop/signal_set.hpp"
+#include "loop/timer.hpp"
+#include "sinks/event_log.hpp"
+#include "sinks/frame_log.hpp"
+
+namespace gpioirq::app {
+namespace {
+
+std::uint64_t clock_ns(clockid_t id) noexcept {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+constexpr std::uint64_t kMs = 1'000'000;
+enum SimShape { kSimNone, kSimQuadrature, kSimPulses, kSimButton };
+
+const char* button_event_name(devices::ButtonEventKind k) {
+  switch (k) {
+    case devices::ButtonEventKind::press: return "press";
+    case devices::ButtonEventKind::release: return "release";
+    case devices::ButtonEventKind::long_press: return "long_press";
+    case devices::ButtonEventKind::click: return "click";
+    case devices::ButtonEventKind::double_click: return "double_click";
+    case devices::ButtonEventKind::open: return "open";
+    case devices::ButtonEventKind::close: return "close";
+  }
+  return "?";
+}
+
+const config::ChipConfig& find_chip(const config::Config& cfg, const std::string& name) {
+  for (const auto& c : cfg.chips)
+    if (c.name == name) return c;
+  throw std::runtime_error("no chip named '" + name + "'");
+}
+
+nlohmann::json histogram_json(const core::Histogram& h, bool buckets) {
+  nlohmann::json j = {{"count", h.count()},
+                      {"p50_ns", h.quantile(0.5)},
+                      {"p99_ns", h.quantile(0.99)},
+                      {"p999_ns", h.quantile(0.999)},
+                      {"max_ns", h.max()}};
+  if (buckets) {
+    nlohmann::json b = nlohmann::json::array();
+    for (unsigned i = 0; i < core::Histogram::kBuckets; ++i)
+      if (h.bucket_count(i))
+        b.push_back({core::Histogram::bucket_lower(i), core::Histogram::bucket_upper(i), h.bucket_count(i)});
+    j["buckets"] = std::move(b);
+  }
+  return j;
+}
+
+std::span<const std::uint8_t> as_u8(std::span<const std::byte> bytes) {
+  return {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()};
+}
+
+}  // namespace
+
+Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
+  started_mono_ns_ = clock_ns(CLOCK_MONOTONIC);
+  loop_ = std::make_unique<loop::EventLoop>(512);
+  // Signals first, so that every thread made later inherits the blocked mask.
+  signals_ = std::make_unique<loop::SignalSet>(*loop_, std::initializer_list<int>{SIGTERM, SIGINT, SIGHUP},
+                                               [this](int signo) {
+                                                 if (signo == SIGHUP) {
+                                                   try {
+                                                     reload();
+                                                   } catch (const std::exception&) {
+                                                     // reload() logged it; the old config runs on
+                                                   }
+                                                 } else {
+                                                   spdlog::info("signal {}: stopping", signo);
+                                                   loop_->stop();
+                                                 }
+                                               });
+  std::filesystem::create_directories(cfg_.daemon.log_dir);
+  event_log_ = std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));
+  if (const int err = event_log_->open(); err < 0)
+    throw std::system_error(-err, std::system_category(),
+                            "opening the event log " + event_log_->options().path);
+  ingest_ = std::make_unique<gpio::IngestThread>(
+      cfg_.daemon.ring_capacity, gpio::RtRequest{cfg_.daemon.rt_priority, cfg_.daemon.cpu, cfg_.daemon.mlock});
+  drain_buffer_.resize(256);
+  build_streams(cfg_);
+
+  control::ServerOptions server;
+  server.socket_path = cfg_.daemon.socket_path;
+  server.socket_group = cfg_.daemon.socket_group;
+  control_ = std::make_unique<control::ControlServer>(*loop_, *this, server);
+}
+
+Daemon::~Daemon() {
+  if (ingest_) ingest_->stop();
+}
+
+void Daemon::add_stream_lines(StreamBase& s, const std::vector<std::pair<config::LineRef, std::string>>& refs,
+                              const config::LineSettings& settings, config::EdgeKind edge,
+                              std::uint32_t debounce_us, gpio::RtLineHook* hook, Route::Kind kind,
+                              double sim_rate, int sim_shape) {
+  const config::ChipConfig& chip = find_chip(cfg_, refs.front().first.chip);
+  std::vector<std::uint32_t> offsets;
+  std::string chip_path;
+  if (chip.backend == config::Backend::gpiod) chip_path = gpio::resolve_chip_path(chip);
+  for (const auto& [ref, role] : refs) {
+    if (const auto* offset = std::get_if<std::uint32_t>(&ref.line)) {
+      offsets.push_back(*offset);
+    } else if (chip.backend == config::Backend::gpiod) {
+      offsets.push_back(gpio::resolve_line_offset(chip_path, std::get<std::string>(ref.line)));
+    } else {
+      throw std::runtime_error(s.name + ": the sim chip '" + chip.name + "' has no line names; use offsets");
+    }
+  }
+  if (chip.backend == config::Backend::gpiod) {
+    std::vector<gpio::LineRequestSpec> specs;
+    for (auto offset : offsets)
+      specs.push_back({offset, settings.bias, settings.active_low, edge, settings.clock, debounce_us});
+    try {
+      s.source = std::make_unique<gpio::GpiodSource>(chip_path, specs);
+    } catch (const std::system_error& e) {
+      throw std::runtime_error(s.name + ": requesting lines on " + chip_path + ": " + e.what());
+    }
+  } else {
+    auto sim = std::make_unique<gpio::SimSource>(chip.name + "/" + s.name);
+    for (auto offset : offsets) {
+      sim->set_edge(offset, edge);
+      sim->set_active_low(offset, settings.active_low);
+    }
+    if (sim_shape == kSimQuadrature) sim->add_quadrature(offsets[0], offsets[1], sim_rate);
+    if (sim_shape == kSimPulses) sim->add_pulses(offsets[0], sim_rate);
+    if (sim_shape == kSimButton) sim->add_button(offsets[0], sim_rate);
+    sim->start();
+    s.source = std::move(sim);
+  }
+  for (std::size_t i = 0; i < offsets.size(); ++i) {
+    const auto id = ingest_->add_line(*s.source, offsets[i], hook);
+    s.lines.push_back(id);
+    if (routes_.size() <= id) {
+      routes_.resize(id + 1u);
+      line_info_.resize(id + 1u);
+    }
+    routes_[id] = Route{kind, &s};
+    line_info_[id] = LineInfo{s.name, refs[i].second, chip.name, offsets[i], settings.clock};
+  }
+}
+
+void Daemon::build_streams(const config::Config& cfg) {
+  for (const auto& c : cfg.encoders) {
+    if (std::any_of(encoders_.begin(), encoders_.end(), [&](auto& e) { return e->name == c.name; })) continue;
+    auto e = std::make_unique<EncoderStream>(c);
+    e->name = c.name;
+    add_stream_lines(*e, {{c.a, "a"}, {c.b, "b"}}, c.line, config::EdgeKind::both, 0, e.get(),
+                     Route::Kind::encoder, c.sim_rate_hz, kSimQuadrature);
+    e->line_a = e->lines[0];
+    e->line_b = e->lines[1];
+    e->offset_a = line_info_[e->line_a].offset;
+    e->offset_b = line_info_[e->line_b].offset;
+    e->init_levels();
+    encoders_.push_back(std::move(e));
+  }
+  for (const auto& c : cfg.buttons) {
+    if (std::any_of(buttons_.begin(), buttons_.end(), [&](auto& b) { return b->name == c.name; })) continue;
+    auto probe = std::make_unique<ButtonStream>(c, false);
+    probe->name = c.name;
+    add_stream_lines(*probe, {{c.line, "line"}}, c.settings, config::EdgeKind::both, c.kernel_debounce_us,
+                     nullptr, Route::Kind::button, c.sim_rate_hz, kSimButton);
+    // The button's start state is the line's level when requested.
+    const int level = probe->source->read_level(line_info_[probe->lines[0]].offset);
+    auto b = std::make_unique<ButtonStream>(c, level == 1);
+    b->name = c.name;
+    b->source = std::move(probe->source);
+    b->lines = probe->lines;
+    b->line = b->lines[0];
+    routes_[b->line].stream = b.get();
+    buttons_.push_back(std::move(b));
+  }
+  for (const auto& c : cfg.counters) {
+    if (std::any_of(counters_.begin(), counters_.end(), [&](auto& x) { return x->name == c.name; })) continue;
+    auto k = std::make_unique<CounterStream>(c);
+    k->name = c.name;
+    add_stream_lines(*k, {{c.line, "line"}}, c.settings, c.edge, 0, nullptr, Route::Kind::counter,
+                     c.sim_rate_hz, kSimPulses);
+    k->line = k->lines[0];
+    counters_.push_back(std::move(k));
+  }
+  for (const auto& c : cfg.imus) {
+    if (std::any_of(imus_.begin(), imus_.end(), [&](auto& x) { return x->name == c.name; })) continue;
+    auto m = std::make_unique<ImuStream>(c, ingest_->wake());
+    m->name = c.name;
+    if (c.trigger == config::ImuTrigger::data_ready) {
+      add_stream_lines(*m, {{*c.data_ready, "data_ready"}}, c.settings, config::EdgeKind::rising, 0, m.get(),
+                       Route::Kind::imu, c.rate_hz, kSimPulses);
+    } else {
+      m->start_timer();
+      ingest_->add_timer(*m);
+    }
+    auto log = std::make_unique<sinks::FrameLog>(*loop_, sinks::frame_log_options(cfg_.daemon, c));
+    if (const int err = log->open(); err < 0)
+      throw std::system_error(-err, std::system_category(), "opening the IMU file " + log->options().path);
+    m->file = log->options().path;
+    frame_logs_.push_back(std::move(log));
+    imus_.push_back(std::move(m));
+  }
+  for (const auto& c : cfg.polls) {
+    if (std::any_of(polls_.begin(), polls_.end(), [&](auto& x) { return x->name == c.name; })) continue;
+    auto p = std::make_unique<PollStream>(c);
+    p->name = c.name;
+    polls_.push_back(std::move(p));
+  }
+}
+
+void Daemon::arm_button_timer(ButtonStream& b) {
+  // One loop timer per button, made on first use; re-armed for the FSM's next deadline.
+  if (!b.timer_index) {
+    timers_.push_back(std::make_unique<loop::Timer>(*loop_, [this, &b] { on_button_timer(b); }));
+    b.timer_index = timers_.size();
+  }
+  loop::Timer& t = *timers_[b.timer_index - 1];
+  const auto deadline = b.button.next_deadline();
+  if (!deadline) {
+    t.cancel();
+    return;
+  }
+  const std::uint64_t now = clock_ns(b.cfg.settings.clock == config::EventClock::realtime ? CLOCK_REALTIME
+                                                                                          : CLOCK_MONOTONIC);
+  t.start_once(*deadline > now ? *deadline - now : 0);
+}
+
+void Daemon::log_button_events(ButtonStream& b, const devices::ButtonEvents& events) {
+  for (const auto& ev : events) {
+    ++b.events[static_cast<int>(ev.kind)];
+    sinks::EventEntry entry;
+    entry.ts_ns = ev.ts_ns;
+    entry.device = b.name;
+    entry.kind = button_event_name(ev.kind);
+    if (ev.kind == devices::ButtonEventKind::long_press || ev.kind == devices::ButtonEventKind::release)
+      entry.value = sinks::EventValue::integer(static_cast<std::int64_t>((ev.ts_ns - ev.start_ns) / kMs));
+    entry.unit = entry.value.kind() == sinks::EventValue::Kind::none ? "" : "ms";
+    event_log_->event(entry);
+    if (control_ && control_->wants(b.name))
+      control_->publish(b.name, {{"ts_ns", ev.ts_ns}, {"name", b.name}, {"event", entry.kind}});
+  }
+}
+
+void Daemon::on_button_timer(ButtonStream& b) {
+  const std::uint64_t now = clock_ns(b.cfg.settings.clock == config::EventClock::realtime ? CLOCK_REALTIME
+                                                                                          : CLOCK_MONOTONIC);
+  log_button_events(b, b.button.on_time(now));
+  arm_button_timer(b);
+}
+
+void Daemon::on_wake() {
+  const std::uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
+  const std::uint64_t now_real = clock_ns(CLOCK_REALTIME);
+  for (;;) {
+    const std::size_t n = ingest_->ring().pop_batch(drain_buffer_);
+    for (std::size_t i = 0; i < n; ++i) dispatch(drain_buffer_[i], now_mono, now_real);
+    records_dispatched_ += n;
+    if (n < drain_buffer_.size()) break;
+  }
+  drain_imus(false);
+}
+
+void Daemon::dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real) {
+  if (r.line >= routes_.size()) return;
+  const Route& route = routes_[r.line];
+  const LineInfo& info = line_info_[r.line];
+  if (!route.stream) return;
+  StreamBase& s = *route.stream;
+
+  if (r.kind == gpio::RecordKind::gap) {
+    const auto reason = static_cast<gpio::GapReason>(r.level);
+    sinks::GapEntry gap;
+    gap.ts_ns = now_mono;
+    gap.reason = reason == gpio::GapReason::ring_full ? sinks::GapReason::ring_full : sinks::GapReason::kernel_fifo;
+    gap.device = s.name;
+    gap.line = info.role;
+    gap.chip = info.chip;
+    gap.offset = info.offset;
+    gap.lost = r.count;
+    if (reason == gpio::GapReason::kernel_fifo && r.line_seqno != 0) {
+      gap.unit = sinks::GapUnit::line_seqno;
+      gap.from = r.line_seqno - 1;
+      gap.to = r.line_seqno + r.count;
+    } else {
+      gap.unit = sinks::GapUnit::ts_ns;
+      gap.from = static_cast<std::uint64_t>(r.value);
+      gap.to = r.timestamp_ns;
+    }
+    (reason == gpio::GapReason::ring_full ? s.gaps_ring : s.gaps_kernel) += r.count;
+    event_log_->gap(gap);
+    if (control_ && control_->wants(s.name))
+      control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"event", "gap"}, {"lost", r.count}});
+    if (route.kind == Route::Kind::button) {
+      auto& b = static_cast<ButtonStream&>(s);
+      const int level = s.source ? s.source->read_level(info.offset) : -1;
+      if (level >= 0) log_button_events(b, b.button.resync(level == 1, r.timestamp_ns));
+      arm_button_timer(b);
+    }
+    return;
+  }
+
+  const std::uint64_t now = info.clock == config::EventClock::realtime ? now_real : now_mono;
+  const std::uint64_t latency = now > r.timestamp_ns ? now - r.timestamp_ns : 0;
+  s.latency.record(latency);
+  latency_all_.record(latency);
+
+  if (cfg_.daemon.log_edges) {
+    sinks::EdgeEntry edge;
+    edge.ts_ns = r.timestamp_ns;
+    edge.device = s.name;
+    edge.line = info.role;
+    edge.chip = info.chip;
+    edge.offset = info.offset;
+    edge.edge = r.level ? sinks::EdgeDirection::rising : sinks::EdgeDirection::falling;
+    edge.line_seqno = r.line_seqno;
+    edge.seqno = r.global_seqno;
+    event_log_->edge(edge);
+  }
+  const bool monitored = control_ && control_->wants(s.name);
+  if (monitored)
+    control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"line", info.role},
+                               {"edge", r.level ? "rising" : "falling"}, {"seqno", r.line_seqno}});
+
+  switch (route.kind) {
+    case Route::Kind::encoder: {
+      auto& e = static_cast<EncoderStream&>(s);
+      if (r.value != e.last_logged) {
+        e.last_logged = r.value;
+        sinks::EventEntry ev;
+        ev.ts_ns = r.timestamp_ns;
+        ev.device = s.name;
+        ev.kind = "position";
+        ev.value = sinks::EventValue::integer(r.value);
+        ev.unit = "counts";
+        event_log_->event(ev);
+        if (monitored)
+          control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"event", "position"}, {"value", r.value}});
+      }
+      break;
+    }
+    case Route::Kind::button: {
+      auto& b = static_cast<ButtonStream&>(s);
+      log_button_events(b, b.button.on_edge(r.level != 0, r.timestamp_ns));
+      arm_button_timer(b);
+      break;
+    }
+    case Route::Kind::counter: {
+      auto& c = static_cast<CounterStream&>(s);
+      if (c.counter.on_edge(r.level != 0, r.timestamp_ns) && monitored)
+        control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"event", "count"}, {"value", c.counter.count()}});
+      break;
+    }
+    case Route::Kind::imu:
+    case Route::Kind::none: break;
+  }
+}
+
+void Daemon::drain_imus(bool everything) {
+  for (std::size_t i = 0; i < imus_.size(); ++i) {
+    ImuStream& m = *imus_[i];
+    const std::size_t block = m.frame_bytes * m.cfg.block_records;
+    if (frame_buffer_.size() < block) frame_buffer_.resize(block);
+    // Whole blocks as they fill (readexactly), and what is left at a flush.
+    for (;;) {
+      std::span<std::byte> out(frame_buffer_.data(), block);
+      if (m.ring.read_exactly(out)) {
+        frame_logs_[i]->append_frames(as_u8(out));
+        m.frames_written += m.cfg.block_records;
+        continue;
+      }
+      if (!everything) break;
+      const std::size_t whole = m.ring.available() / m.frame_bytes * m.frame_bytes;
+      if (whole == 0) break;
+      const std::size_t n = m.ring.read(out.first(whole));
+      frame_logs_[i]->append_frames(as_u8(out.first(n)));
+      m.frames_written += n / m.frame_bytes;
+    }
+    const std::uint64_t overruns = m.overruns.load(std::memory_order_relaxed);
+    if (overruns != m.overruns_logged) {
+      sinks::GapEntry gap;
+      gap.ts_ns = clock_ns(CLOCK_MONOTONIC);
+      gap.reason = sinks::GapReason::imu_overrun;
+      gap.device = m.name;
+      gap.lost = overruns - m.overruns_logged;
+      gap.unit = sinks::GapUnit::frame;
+      gap.from = m.frames_written;
+      gap.to = m.frames_written;
+      event_log_->gap(gap);
+      m.overruns_logged = overruns;
+    }
+  }
+}
+
+void Daemon::start_poll(PollStream& p) {
+  timers_.push_back(std::make_unique<loop::Timer>(*loop_, [this, &p] {
+    const auto& reading = p.source.poll();
+    sinks::EventEntry ev;
+    ev.ts_ns = clock_ns(CLOCK_MONOTONIC);
+    ev.device = p.name;
+    ev.kind = "poll";
+    if (reading.ok()) {
+      ev.value = sinks::EventValue::real(reading.value);
+      ev.unit = p.cfg.unit;
+    } else {
+      ev.kind = "poll_error";
+      ev.unit = reading.message;
+    }
+    event_log_->event(ev);
+    if (control_ && control_->wants(p.name))
+      control_->publish(p.name, {{"ts_ns", ev.ts_ns}, {"name", p.name}, {"event", "poll"}, {"value", reading.value}});
+  }));
+  p.timer_index = timers_.size();
+  timers_.back()->start_periodic(p.cfg.interval_ms * kMs);
+}
+
+
+int Daemon::run(const RunOptions& options) {
+  // mlockall after everything is allocated and before the RT thread runs.
+  gpio::RtGranted mlock;
+  gpio::apply_mlock(gpio::RtRequest{0, -1, cfg_.daemon.mlock}, mlock);
+  ingest_->start();
+  granted_ = ingest_->granted();
+  granted_.mlocked = mlock.mlocked;
+  granted_.refused += mlock.refused;
+  if (!granted_.refused.empty()) {
+    std::string refused = granted_.refused;
+    if (!refused.empty() && refused.back() == '\n') refused.pop_back();
+    spdlog::warn("running without full real-time treatment: {}", refused);
+  }
+
+  wake_waiter_ = std::make_unique<loop::FlagWaiter>(*loop_, ingest_->wake(), [this] { on_wake(); });
+  wake_waiter_->start();
+  signals_->start();
+  control_->start();
+  for (auto& b : buttons_) arm_button_timer(*b);
+  for (auto& p : polls_) start_poll(*p);
+
+  event_log_->marker(sinks::MarkerType::start, cfg_.file);
+
+  flush_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
+    drain_imus(true);  // the event log keeps its own sync interval
+  });
+  flush_timer_->start_periodic(std::uint64_t{cfg_.daemon.flush_interval_ms} * kMs);
+
+  std::uint64_t watchdog_us = 0;
+  if (options.notify_systemd && sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us > 0) {
+    watchdog_timer_ = std::make_unique<loop::Timer>(*loop_, [] { sd_notify(0, "WATCHDOG=1"); });
+    watchdog_timer_->start_periodic(watchdog_us * 1000 / 2);
+  }
+  if (options.run_seconds > 0) {
+    end_timer_ = std::make_unique<loop::Timer>(*loop_, [this] { loop_->stop(); });
+    end_timer_->start_once(static_cast<std::uint64_t>(options.run_seconds * 1e9));
+  }
+  if (options.notify_systemd) sd_notify(0, "READY=1\nSTATUS=running");
+  spdlog::info("gpioirqd {} running: {} encoders, {} buttons, {} counters, {} IMUs, {} polled; socket {}; logs in {}",
+               kVersion, encoders_.size(), buttons_.size(), counters_.size(), imus_.size(), polls_.size(),
+               cfg_.daemon.socket_path, cfg_.daemon.log_dir);
+
+  loop_->run();
+
+  if (options.notify_systemd) sd_notify(0, "STOPPING=1");
+  shutdown();
+  return 0;
+}
+
+void Daemon::shutdown() {
+  ingest_->stop();  // its last flush hands over everything it read
+  on_wake();
+  drain_imus(true);
+  for (auto& b : buttons_) log_button_events(*b, b->button.on_time(~std::uint64_t{0} / 2));
+  event_log_->marker(sinks::MarkerType::stop);
+  control_->stop();
+  event_log_->close();  // flushes and fdatasyncs
+  for (auto& f : frame_logs_) f->close();
+}
+
+void Daemon::remove_stream(StreamBase& s) {
+  if (s.source) ingest_->remove_source(*s.source);
+  for (auto id : s.lines) routes_[id] = Route{};
+}
+
+void Daemon::reload() {
+  config::Config next;
+  try {
+    next = config::load(cfg_.file);
+  } catch (const std::exception& e) {
+    ++reload_failures_;
+    last_reload_error_ = e.what();
+    spdlog::error("reload refused, the running configuration stays: {}", e.what());
+    throw;
+  }
+  const config::ConfigDiff diff = config::diff(cfg_, next);
+  if (diff.daemon_changed)
+    spdlog::warn("reload: [daemon] settings changed; they take effect at the next restart");
+  ingest_->stop();
+  on_wake();  // hand everything read so far to the old streams
+  drain_imus(true);
+  auto gone = [&](const std::string& name) {
+    return std::find(diff.changed.begin(), diff.changed.end(), name) != diff.changed.end() ||
+           std::find(diff.removed.begin(), diff.removed.end(), name) != diff.removed.end();
+  };
+  auto prune = [&](auto& streams) {
+    for (auto it = streams.begin(); it != streams.end();) {
+      if (gone((*it)->name)) {
+        remove_stream(**it);
+        it = streams.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  prune(encoders_);
+  prune(counters_);
+  for (auto it = buttons_.begin(); it != buttons_.end();) {
+    if (gone((*it)->name)) {
+      if ((*it)->timer_index) timers_[(*it)->timer_index - 1]->cancel();
+      remove_stream(**it);
+      it = buttons_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (std::size_t i = 0; i < imus_.size();) {
+    if (gone(imus_[i]->name)) {
+      remove_stream(*imus_[i]);
+      ingest_->remove_timer(*imus_[i]);
+      frame_logs_[i]->close();
+      frame_logs_.erase(frame_logs_.begin() + static_cast<std::ptrdiff_t>(i));
+      imus_.erase(imus_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  for (auto it = polls_.begin(); it != polls_.end();) {
+    if (gone((*it)->name)) {
+      if ((*it)->timer_index) timers_[(*it)->timer_index - 1]->cancel();
+      it = polls_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  const config::DaemonConfig daemon = cfg_.daemon;
+  cfg_ = std::move(next);
+  cfg_.daemon = daemon;
+  const std::size_t buttons_before = buttons_.size(), polls_before = polls_.size();
+  try {
+    build_streams(cfg_);
+  } catch (const std::exception& e) {
+    // A chip or bus of a new or changed stream is not there: what did open runs, the
+    // rest is reported (the file itself was valid, so there is nothing to roll back to).
+    ++reload_failures_;
+    last_reload_error_ = e.what();
+    spdlog::error("reload: {}", e.what());
+  }
+  for (std::size_t i = buttons_before; i < buttons_.size(); ++i) arm_button_timer(*buttons_[i]);
+  for (std::size_t i = polls_before; i < polls_.size(); ++i) start_poll(*polls_[i]);
+  ingest_->start();
+  ++reloads_;
+  const std::string info = std::to_string(diff.unchanged.size()) + " unchanged, " +
+                           std::to_string(diff.changed.size()) + " changed, " +
+                           std::to_string(diff.added.size()) + " added, " +
+                           std::to_string(diff.removed.size()) + " removed";
+  event_log_->marker(sinks::MarkerType::reload, info);
+  spdlog::info("reloaded {}: {}", cfg_.file, info);
+}
+
+nlohmann::json Daemon::status() const {
+  const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  nlohmann::json lines = nlohmann::json::array();
+  for (std::size_t id = 0; id < routes_.size(); ++id) {
+    if (!routes_[id].stream) continue;
+    const auto& c = ingest_->counters(static_cast<std::uint16_t>(id));
+    const auto& info = line_info_[id];
+    lines.push_back({{"device", info.device},
+                     {"role", info.role},
+                     {"chip", info.chip},
+                     {"offset", info.offset},
+                     {"edges", c.edges.load()},
+                     {"kernel_lost", c.kernel_lost.load()},
+                     {"ring_dropped", c.ring_dropped.load()}});
+  }
+  nlohmann::json rt = {{"priority", granted_.priority},
+                       {"cpu", granted_.cpu},
+                       {"mlocked", granted_.mlocked},
+                       {"refused", granted_.refused}};
+  const auto server = control_ ? control_->stats() : control::ServerStats{};
+  return {{"version", kVersion},
+          {"pid", ::getpid()},
+          {"uptime_s", static_cast<double>(now - started_mono_ns_) / 1e9},
+          {"config", cfg_.file},
+          {"log_dir", cfg_.daemon.log_dir},
+          {"event_log", event_log_ ? event_log_->options().path : std::string()},
+          {"socket", cfg_.daemon.socket_path},
+          {"rt", rt},
+          {"ring", {{"capacity", ingest_->ring().capacity()},
+                    {"high_water", ingest_->ring().high_water()},
+                    {"records", ingest_->records_pushed()},
+                    {"rt_wakes", ingest_->wakes()},
+                    {"loop_wakes", wake_waiter_ ? wake_waiter_->wakes() : 0}}},
+          {"reloads", reloads_},
+          {"reload_failures", reload_failures_},
+          {"last_reload_error", last_reload_error_},
+          {"lines", lines},
+          {"latency", histogram_json(latency_all_, false)},
+          {"control", {{"clients", server.clients}, {"monitors", server.monitors}, {"accepted", server.accepted},
+                       {"requests", server.requests}, {"error_replies", server.error_replies}}}};
+}
+
+nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& request,
+                              const control::PeerCredentials&) {
+  const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  if (cmd == "status") return status();
+  if (cmd == "encoders") {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& e : encoders_)
+      a.push_back({{"name", e->name},
+                   {"position", e->encoder.position()},
+                   {"counts", e->encoder.counts()},
+                   {"velocity", e->encoder.velocity(now)},
+                   {"transitions", e->encoder.transitions()},
+                   {"invalid", e->encoder.invalid_transitions()},
+                   {"lost", e->gaps_kernel + e->gaps_ring}});
+    return {{"encoders", a}};
+  }
+  if (cmd == "buttons") {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& b : buttons_) {
+      nlohmann::json j = {{"name", b->name},
+                          {"kind", b->cfg.kind == config::ButtonKind::button ? "button" : "switch"},
+                          {"level", b->button.level()},
+                          {"glitches", b->button.glitches()},
+                          {"lost", b->gaps_kernel + b->gaps_ring}};
+      for (int k = 0; k < 7; ++k) j[button_event_name(static_cast<devices::ButtonEventKind>(k))] = b->events[k];
+      a.push_back(std::move(j));
+    }
+    return {{"buttons", a}};
+  }
+  if (cmd == "counters") {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& c : counters_)
+      a.push_back({{"name", c->name},
+                   {"count", c->counter.count()},
+                   {"frequency_hz", c->counter.frequency(now)},
+                   {"value", c->counter.value()},
+                   {"rate", c->counter.rate(now)},
+                   {"unit", c->cfg.unit},
+                   {"lost", c->gaps_kernel + c->gaps_ring}});
+    for (const auto& p : polls_)
+      a.push_back({{"name", p->name},
+                   {"value", p->source.last().value},
+                   {"unit", p->cfg.unit},
+                   {"reads", p->source.reads()},
+                   {"errors", p->source.errors()}});
+    return {{"counters", a}};
+  }
+  if (cmd == "imu") {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& m : imus_)
+      a.push_back({{"name", m->name},
+                   {"rate_hz", m->cfg.rate_hz},
+                   {"frames", m->frames.load()},
+                   {"written", m->frames_written},
+                   {"overruns", m->overruns.load()},
+                   {"i2c_errors", m->i2c_errors.load()},
+                   {"degraded", m->degraded.load()},
+                   {"ring_high_water", m->ring.high_water()},
+                   {"file", m->file}});
+    return {{"imu", a}};
+  }
+  if (cmd == "latency") {
+    const bool buckets = request.value("buckets", true);
+    nlohmann::json a = nlohmann::json::array();
+    auto add = [&](const StreamBase& s) {
+      nlohmann::json j = histogram_json(s.latency, buckets);
+      j["name"] = s.name;
+      a.push_back(std::move(j));
+    };
+    for (const auto& e : encoders_) add(*e);
+    for (const auto& b : buttons_) add(*b);
+    for (const auto& c : counters_) add(*c);
+    nlohmann::json all = histogram_json(latency_all_, buckets);
+    return {{"latency", a}, {"all", all}};
+  }
+  if (cmd == "reset") {
+    for (auto& e : encoders_) {
+      e->encoder.reset();
+      e->latency.reset();
+    }
+    for (auto& c : counters_) {
+      c->counter.reset();
+      c->latency.reset();
+    }
+    for (auto& b : buttons_) {
+      std::fill(std::begin(b->events), std::end(b->events), 0);
+      b->latency.reset();
+    }
+    latency_all_.reset();
+    ingest_->ring().reset_high_water();
+    return {{"reset", true}};
+  }
+  if (cmd == "reload") {
+    try {
+      reload();
+    } catch (const std::exception& e) {
+      throw control::CommandError(std::string("reload refused, the running configuration stays: ") + e.what());
+    }
+    return {{"reloaded", cfg_.file}, {"reloads", reloads_}};
+  }
+  throw control::CommandError("unknown command '" + std::string(cmd) + "'");
+}
+
+std::string Daemon::metrics_text() {
+  std::string out;
+  auto line = [&](const std::string& name, const std::string& labels, double value) {
+    out += name;
+    if (!labels.empty()) out += "{" + labels + "}";
+    out += " " + std::to_string(value) + "\n";
+  };
+  const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  out += "# HELP gpioirq_edges_total Edge events read from the kernel per line.\n# TYPE gpioirq_edges_total counter\n";
+  for (std::size_t id = 0; id < routes_.size(); ++id) {
+    if (!routes_[id].stream) continue;
+    const auto& c = ingest_->counters(static_cast<std::uint16_t>(id));
+    const std::string l = "device=\"" + line_info_[id].device + "\",line=\"" + line_info_[id].role + "\"";
+    line("gpioirq_edges_total", l, static_cast<double>(c.edges.load()));
+  }
+  out += "# HELP gpioirq_lost_total Edges lost, by reason.\n# TYPE gpioirq_lost_total counter\n";
+  for (std::size_t id = 0; id < routes_.size(); ++id) {
+    if (!routes_[id].stream) continue;
+    const auto& c = ingest_->counters(static_cast<std::uint16_t>(id));
+    const std::string l = "device=\"" + line_info_[id].device + "\",line=\"" + line_info_[id].role + "\"";
+    line("gpioirq_lost_total", l + ",reason=\"kernel_fifo\"", static_cast<double>(c.kernel_lost.load()));
+    line("gpioirq_lost_total", l + ",reason=\"ring_full\"", static_cast<double>(c.ring_dropped.load()));
+  }
+  out += "# TYPE gpioirq_encoder_position gauge\n";
+  for (const auto& e : encoders_) line("gpioirq_encoder_position", "device=\"" + e->name + "\"", static_cast<double>(e->encoder.position()));
+  out += "# TYPE gpioirq_counter_total counter\n";
+  for (const auto& c : counters_) line("gpioirq_counter_total", "device=\"" + c->name + "\"", static_cast<double>(c->counter.count()));
+  out += "# TYPE gpioirq_counter_frequency_hz gauge\n";
+  for (const auto& c : counters_) line("gpioirq_counter_frequency_hz", "device=\"" + c->name + "\"", c->counter.frequency(now));
+  out += "# TYPE gpioirq_imu_frames_total counter\n";
+  for (const auto& m : imus_) line("gpioirq_imu_frames_total", "device=\"" + m->name + "\"", static_cast<double>(m->frames.load()));
+  out += "# TYPE gpioirq_imu_overruns_total counter\n";
+  for (const auto& m : imus_) line("gpioirq_imu_overruns_total", "device=\"" + m->name + "\"", static_cast<double>(m->overruns.load()));
+  out += "# HELP gpioirq_latency_seconds Kernel edge timestamp to loop dispatch.\n# TYPE gpioirq_latency_seconds summary\n";
+  for (double q : {0.5, 0.99, 0.999})
+    line("gpioirq_latency_seconds", "quantile=\"" + std::to_string(q).substr(0, 5) + "\"",
+         static_cast<double>(latency_all_.quantile(q)) / 1e9);
+  line("gpioirq_latency_seconds_count", "", static_cast<double>(latency_all_.count()));
+  out += "# TYPE gpioirq_ring_high_water gauge\n";
+  line("gpioirq_ring_high_water", "", static_cast<double>(ingest_->ring().high_water()));
+  out += "# TYPE gpioirq_uptime_seconds gauge\n";
+  line("gpioirq_uptime_seconds", "", static_cast<double>(now - started_mono_ns_) / 1e9);
+  return out;
+}
+
+}  // namespace gpioirq::app

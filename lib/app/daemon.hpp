@@ -1,0 +1,111 @@
+#pragma once
+// Daemon: gpioirqd's whole life, wired in dependency order (chrony style): config ->
+// event loop -> log files -> streams and their line requests -> RT ingest thread ->
+// control socket -> signals; torn down in reverse. The loop thread owns everything but
+// what the RT thread touches through the hooks and the rings.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "app/streams.hpp"
+#include "config/schema.hpp"
+#include "control/command_handler.hpp"
+#include "core/histogram.hpp"
+#include "gpio/ingest_thread.hpp"
+
+namespace gpioirq::loop {
+class EventLoop;
+class FlagWaiter;
+class SignalSet;
+class Timer;
+}  // namespace gpioirq::loop
+namespace gpioirq::control {
+class ControlServer;
+}
+namespace gpioirq::sinks {
+class EventLog;
+class FrameLog;
+}
+
+namespace gpioirq::app {
+
+inline constexpr const char* kVersion = "0.1.0";
+
+struct RunOptions {
+  double run_seconds = 0;  // > 0: stop by itself after this long (the non-interactive demo)
+  bool notify_systemd = true;
+};
+
+class Daemon final : public control::CommandHandler {
+ public:
+  // Opens everything; throws std::runtime_error (or std::system_error) with a message
+  // fit for the user when a chip, line, bus, socket or directory cannot be had.
+  explicit Daemon(config::Config cfg);
+  ~Daemon() override;
+
+  // Runs until SIGTERM/SIGINT (or run_seconds); returns the exit code.
+  int run(const RunOptions& options);
+
+  // control::CommandHandler
+  nlohmann::json handle(std::string_view cmd, const nlohmann::json& request,
+                        const control::PeerCredentials& peer) override;
+  std::string metrics_text() override;
+
+  nlohmann::json status() const;
+
+ private:
+  struct Route {
+    enum class Kind : std::uint8_t { none, encoder, button, counter, imu } kind = Kind::none;
+    StreamBase* stream = nullptr;
+  };
+
+  void build_streams(const config::Config& cfg);
+  void add_stream_lines(StreamBase& s, const std::vector<std::pair<config::LineRef, std::string>>& refs,
+                        const config::LineSettings& settings, config::EdgeKind edge,
+                        std::uint32_t debounce_us, gpio::RtLineHook* hook, Route::Kind kind,
+                        double sim_rate, int sim_shape);
+  void remove_stream(StreamBase& s);
+  void on_wake();
+  void dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real);
+  void drain_imus(bool everything);
+  void arm_button_timer(ButtonStream& b);
+  void log_button_events(ButtonStream& b, const devices::ButtonEvents& events);
+  void on_button_timer(ButtonStream& b);
+  void start_poll(PollStream& p);
+  void reload();
+  void shutdown();
+  std::string reload_from_file(std::string& error);
+
+  config::Config cfg_;
+  std::unique_ptr<loop::EventLoop> loop_;
+  std::unique_ptr<gpio::IngestThread> ingest_;
+  std::unique_ptr<sinks::EventLog> event_log_;
+  std::vector<std::unique_ptr<EncoderStream>> encoders_;
+  std::vector<std::unique_ptr<ButtonStream>> buttons_;
+  std::vector<std::unique_ptr<CounterStream>> counters_;
+  std::vector<std::unique_ptr<ImuStream>> imus_;
+  std::vector<std::unique_ptr<PollStream>> polls_;
+  std::vector<std::unique_ptr<sinks::FrameLog>> frame_logs_;  // parallel to imus_
+  std::vector<std::unique_ptr<loop::Timer>> timers_;          // button deadlines, polls
+  std::vector<Route> routes_;                                 // by line id
+  std::vector<LineInfo> line_info_;                           // by line id
+  std::unique_ptr<loop::FlagWaiter> wake_waiter_;
+  std::unique_ptr<loop::SignalSet> signals_;
+  std::unique_ptr<loop::Timer> flush_timer_, watchdog_timer_, end_timer_;
+  std::unique_ptr<control::ControlServer> control_;
+  core::Histogram latency_all_;
+  std::vector<gpio::EdgeRecord> drain_buffer_;
+  std::vector<std::byte> frame_buffer_;
+  std::uint64_t started_mono_ns_ = 0;
+  std::uint64_t records_dispatched_ = 0;
+  std::uint64_t reloads_ = 0, reload_failures_ = 0;
+  std::string last_reload_error_;
+  gpio::RtGranted granted_;
+  bool mlock_done_ = false;
+};
+
+}  // namespace gpioirq::app

@@ -1,0 +1,146 @@
+#include "app/streams.hpp"
+
+#include <sys/timerfd.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cmath>
+#include <system_error>
+
+#include "devices/mpu6050.hpp"
+
+namespace gpioirq::app {
+
+void EncoderStream::init_levels() {
+  level_a = source->read_level(offset_a) == 1;
+  level_b = source->read_level(offset_b) == 1;
+  encoder.resync(level_a, level_b);
+}
+
+bool EncoderStream::on_edge(std::uint16_t line, bool, const gpio::RawEdge& edge,
+                            std::int64_t& value) noexcept {
+  if (line == line_a) level_a = !level_a;
+  else level_b = !level_b;
+  encoder.on_levels(level_a, level_b, edge.timestamp_ns);
+  value = encoder.position();
+  return true;
+}
+
+void EncoderStream::on_gap(std::uint16_t, gpio::LineSource& src) noexcept {
+  const int a = src.read_level(offset_a), b = src.read_level(offset_b);
+  if (a >= 0) level_a = a == 1;
+  if (b >= 0) level_b = b == 1;
+  encoder.resync(level_a, level_b);
+}
+
+ImuStream::ImuStream(const config::ImuConfig& c, core::ThreadSafeFlag& wake_flag)
+    : cfg(c),
+      wake(wake_flag),
+      simulated(c.i2c_bus == "sim"),
+      ring(devices::frame_size(c.format) *
+           std::max<std::size_t>(2 * c.block_records,
+                                 static_cast<std::size_t>(c.rate_hz) * c.buffer_ms / 1000 + 1)),
+      frame_bytes(devices::frame_size(c.format)) {
+  if (!simulated) {
+    device = devices::I2cDevice(c.i2c_bus, c.address);
+    const int who = device.read_byte(devices::mpu6050::kWhoAmI);
+    if (who < 0)
+      throw std::system_error(-who, std::system_category(),
+                              "imu '" + c.name + "': reading WHO_AM_I at " + c.i2c_bus);
+    const int err = devices::mpu6050::apply_setup(device, devices::mpu6050::setup_sequence(c));
+    if (err < 0)
+      throw std::system_error(-err, std::system_category(),
+                              "imu '" + c.name + "': set-up writes on " + c.i2c_bus);
+  }
+}
+
+void ImuStream::start_timer() {
+  timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!timer) throw std::system_error(errno, std::system_category(), "timerfd_create");
+  const long period = static_cast<long>(1'000'000'000ull / cfg.rate_hz);
+  itimerspec spec{};
+  spec.it_interval.tv_sec = period / 1'000'000'000;
+  spec.it_interval.tv_nsec = period % 1'000'000'000;
+  spec.it_value = spec.it_interval;
+  ::timerfd_settime(timer.get(), 0, &spec, nullptr);
+}
+
+namespace {
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+void ImuStream::sample(std::uint64_t ts_ns) noexcept {
+  devices::mpu6050::Sample s{};
+  if (simulated) {
+    // A slow wobble on every axis, so a decoded file shows something plausible.
+    const double t = static_cast<double>(frame_index) / static_cast<double>(cfg.rate_hz);
+    s.ax = static_cast<std::int16_t>(2000 * std::sin(t * 6.283));
+    s.ay = static_cast<std::int16_t>(2000 * std::cos(t * 6.283));
+    s.az = 16384;
+    s.temp = static_cast<std::int16_t>((25.0 - 36.53) * 340);
+    s.gx = static_cast<std::int16_t>(frame_index & 0x7fff);
+  } else {
+    if (backoff_left > 0) {  // after an I2C error, skip a growing number of samples
+      --backoff_left;
+      bump(overruns);
+      gap_before = true;
+      return;
+    }
+    const int err = devices::mpu6050::read_sample(device, s);
+    if (err < 0) {
+      bump(i2c_errors);
+      bump(overruns);
+      degraded.store(true, std::memory_order_relaxed);
+      backoff_left = backoff_next;
+      backoff_next = std::min<std::uint32_t>(backoff_next * 2, cfg.rate_hz);
+      gap_before = true;
+      return;
+    }
+    backoff_next = 1;
+    degraded.store(false, std::memory_order_relaxed);
+  }
+  std::uint8_t frame[devices::kExtendedFrameSize];
+  if (cfg.format == config::ImuFormat::seed) {
+    devices::encode_seed(frame_index, s, std::span<std::uint8_t, devices::kSeedFrameSize>(frame, devices::kSeedFrameSize));
+  } else {
+    devices::ExtendedFrame f;
+    f.flags = static_cast<std::uint16_t>((cfg.trigger == config::ImuTrigger::data_ready ? devices::kFlagDataReady : 0) |
+                                         (gap_before ? devices::kFlagGapBefore : 0));
+    f.counter = frame_index;
+    f.ts_ns = ts_ns;
+    f.sample = s;
+    devices::encode_extended(f, std::span<std::uint8_t, devices::kExtendedFrameSize>(frame, devices::kExtendedFrameSize));
+  }
+  ++frame_index;
+  if (ring.write(std::as_bytes(std::span(frame, frame_bytes)))) {
+    bump(frames);
+    gap_before = false;
+  } else {
+    bump(overruns);  // the loop fell more than buffer_ms behind
+    gap_before = true;
+  }
+  wake.set();
+}
+
+bool ImuStream::on_edge(std::uint16_t, bool level, const gpio::RawEdge& edge, std::int64_t&) noexcept {
+  if (level) sample(edge.timestamp_ns);
+  return false;  // data-ready edges are counted, not logged one by one
+}
+
+void ImuStream::on_tick(std::uint64_t expirations) noexcept {
+  if (expirations > 1) {
+    bump(missed_ticks, expirations - 1);
+    bump(overruns, expirations - 1);
+    gap_before = true;
+  }
+  sample(monotonic_ns());
+}
+
+}  // namespace gpioirq::app

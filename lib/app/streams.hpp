@@ -1,0 +1,119 @@
+#pragma once
+// The daemon's streams: one per configured device. Each owns its line request (a
+// LineSource), its decoder, its RT hook where it has urgent work, and its loop-side
+// figures (latency histogram, counters) that status and metrics report.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/schema.hpp"
+#include "core/histogram.hpp"
+#include "core/ring_io.hpp"
+#include "core/thread_safe_flag.hpp"
+#include "core/unique_fd.hpp"
+#include "devices/button.hpp"
+#include "devices/encoder.hpp"
+#include "devices/i2c_device.hpp"
+#include "devices/imu_frame.hpp"
+#include "devices/polled_source.hpp"
+#include "devices/pulse_counter.hpp"
+#include "gpio/ingest_thread.hpp"
+#include "gpio/line_source.hpp"
+
+namespace gpioirq::app {
+
+// A line as the loop knows it: which device, which role, where.
+struct LineInfo {
+  std::string device;
+  std::string role;  // "a", "b", "line", "data_ready"
+  std::string chip;
+  std::uint32_t offset = 0;
+  config::EventClock clock = config::EventClock::monotonic;
+};
+
+struct StreamBase {
+  std::string name;
+  std::unique_ptr<gpio::LineSource> source;  // null for polled sources and timer IMUs
+  std::vector<std::uint16_t> lines;          // line ids in the ingest thread
+  core::Histogram latency;                   // kernel timestamp -> loop dispatch, ns
+  std::uint64_t gaps_kernel = 0, gaps_ring = 0;  // as reported by GAP records
+};
+
+// Quadrature encoder. The RT hook derives both lines' levels by toggling on each edge
+// (the kernel's edge type is read late at high rates and can be wrong; a toggle cannot)
+// and reads them again from the chip after a gap.
+struct EncoderStream final : StreamBase, gpio::RtLineHook {
+  explicit EncoderStream(const config::EncoderConfig& c) : cfg(c), encoder(c) {}
+  config::EncoderConfig cfg;
+  devices::Encoder encoder;
+  std::uint16_t line_a = 0, line_b = 0;
+  std::uint32_t offset_a = 0, offset_b = 0;
+  bool level_a = false, level_b = false;  // RT thread only
+  std::int64_t last_logged = 0;
+
+  void init_levels();  // before the ingest thread starts
+  bool on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
+               std::int64_t& value) noexcept override;
+  void on_gap(std::uint16_t line, gpio::LineSource& source) noexcept override;
+};
+
+struct ButtonStream final : StreamBase {
+  ButtonStream(const config::ButtonConfig& c, bool initial) : cfg(c), button(c, initial) {}
+  config::ButtonConfig cfg;
+  devices::Button button;
+  std::uint16_t line = 0;
+  std::uint64_t events[7] = {};  // per devices::ButtonEventKind
+  std::size_t timer_index = 0;   // 1 + index into the daemon's timers, 0 = none yet
+};
+
+struct CounterStream final : StreamBase {
+  explicit CounterStream(const config::CounterConfig& c) : cfg(c), counter(c) {}
+  config::CounterConfig cfg;
+  devices::PulseCounter counter;
+  std::uint16_t line = 0;
+};
+
+// IMU: the RT thread reads one sample per data-ready edge or timer tick (a
+// non-allocating SMBus block read, or synthetic values on a sim bus) and writes one
+// frame into the RingIO; the loop appends whole blocks of frames to the IMU's file.
+struct ImuStream final : StreamBase, gpio::RtLineHook, gpio::RtTimerHook {
+  ImuStream(const config::ImuConfig& c, core::ThreadSafeFlag& wake);
+  config::ImuConfig cfg;
+  core::ThreadSafeFlag& wake;
+  bool simulated = false;
+  devices::I2cDevice device;
+  core::UniqueFd timer;  // trigger = timer
+  core::RingIO ring;
+  std::size_t frame_bytes;
+  // RT thread writes, loop reads.
+  std::atomic<std::uint64_t> frames{0}, overruns{0}, i2c_errors{0}, missed_ticks{0};
+  std::atomic<bool> degraded{false};
+  std::uint32_t frame_index = 0;     // RT thread
+  std::uint32_t backoff_left = 0;    // RT thread: samples to skip after an I2C error
+  std::uint32_t backoff_next = 1;
+  bool gap_before = false;
+  // Loop side.
+  std::uint64_t frames_written = 0;
+  std::uint64_t overruns_logged = 0;
+  std::string file;
+
+  void start_timer();
+  void sample(std::uint64_t ts_ns) noexcept;
+  bool on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
+               std::int64_t& value) noexcept override;
+  int fd() const noexcept override { return timer.get(); }
+  void on_tick(std::uint64_t expirations) noexcept override;
+};
+
+struct PollStream final : StreamBase {
+  explicit PollStream(const config::PollConfig& c) : cfg(c), source(c) {}
+  config::PollConfig cfg;
+  devices::PolledSource source;
+  std::size_t timer_index = 0;
+};
+
+}  // namespace gpioirq::app

@@ -1,0 +1,207 @@
+#include "control/ctl.hpp"
+
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <optional>
+
+#include "control/client.hpp"
+#include "control/render.hpp"
+
+namespace gpioirq::control {
+namespace {
+
+std::chrono::milliseconds to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0 + 0.5));
+}
+
+nlohmann::json names_args(const CtlOptions& options) {
+  nlohmann::json args = nlohmann::json::object();
+  if (!options.names.empty()) args["names"] = options.names;
+  return args;
+}
+
+int report_daemon_error(const nlohmann::json& reply, std::ostream& err) {
+  const auto error = reply.find("error");
+  err << "gpioirqctl: gpioirqd: "
+      << (error != reply.end() && error->is_string() ? error->get<std::string>() : reply.dump()) << '\n';
+  return static_cast<int>(ExitCode::daemon_error);
+}
+
+int run_simple(ControlClient& client, const CtlOptions& options, std::ostream& out, std::ostream& err) {
+  const bool takes_names = options.command != "reload" && options.command != "metrics";
+  std::string raw;
+  const nlohmann::json reply =
+      client.request(options.command, takes_names ? names_args(options) : nlohmann::json::object(), &raw);
+  if (options.json) {
+    out << raw << '\n';
+    return reply["ok"].get<bool>() ? 0 : static_cast<int>(ExitCode::daemon_error);
+  }
+  if (!reply["ok"].get<bool>()) return report_daemon_error(reply, err);
+  if (options.command == "metrics") {
+    const auto text = reply.find("text");
+    if (text == reply.end() || !text->is_string())
+      throw ClientError(ExitCode::protocol, "metrics reply lacks \"text\"");
+    out << text->get<std::string>();
+    return 0;
+  }
+  nlohmann::json body = reply;
+  for (const char* meta : {"v", "ok", "id"}) body.erase(meta);
+  if (body.empty())
+    out << options.command << ": ok\n";
+  else
+    render_body(body, out);
+  return 0;
+}
+
+int run_monitor(ControlClient& client, const CtlOptions& options, std::ostream& out, std::ostream& err) {
+  std::string raw;
+  const nlohmann::json reply = client.request("monitor", names_args(options), &raw);
+  if (!reply["ok"].get<bool>()) {
+    if (options.json) out << raw << '\n';
+    return report_daemon_error(reply, err);
+  }
+  unsigned long long seen = 0;
+  while (options.max_events == 0 || seen < options.max_events) {
+    auto line = client.read_json(-1, &raw);
+    if (!line) {
+      err << "gpioirqctl: gpioirqd closed the monitor stream\n";
+      return static_cast<int>(ExitCode::not_running);
+    }
+    if (const auto ok = line->find("ok"); ok != line->end() && *ok == false) {
+      if (options.json) out << raw << '\n' << std::flush;
+      return report_daemon_error(*line, err);
+    }
+    out << (options.json ? raw : format_event(*line, options.format)) << '\n' << std::flush;
+    ++seen;
+  }
+  return 0;
+}
+
+// Raw keyboard and the alternate screen for `top`, put back however top ends.
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted = true; }
+
+class Terminal {
+ public:
+  explicit Terminal(std::ostream& out) : out_(out) {
+    if (::tcgetattr(STDIN_FILENO, &saved_) == 0) {
+      termios raw = saved_;
+      raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+      raw.c_cc[VMIN] = 0;
+      raw.c_cc[VTIME] = 0;
+      raw_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;  // no SA_RESTART: poll() returns EINTR
+    ::sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    out_ << "\x1b[?1049h\x1b[?25l" << std::flush;  // alternate screen, hide cursor
+  }
+  ~Terminal() {
+    out_ << "\x1b[?25h\x1b[?1049l" << std::flush;
+    if (raw_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  Terminal(const Terminal&) = delete;
+  Terminal& operator=(const Terminal&) = delete;
+
+  bool keyboard() const noexcept { return raw_; }
+  int rows() const noexcept {
+    winsize ws{};
+    return ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 ? ws.ws_row : 24;
+  }
+
+ private:
+  std::ostream& out_;
+  termios saved_{};
+  bool raw_ = false;
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out, std::ostream& err) {
+  TopState state;
+  auto fetch = [&](const char* cmd) {
+    nlohmann::json reply = client.request(cmd);
+    if (!reply["ok"].get<bool>()) {
+      report_daemon_error(reply, err);
+      throw ClientError(ExitCode::daemon_error, "");
+    }
+    return reply;
+  };
+  // Not a terminal (a pipe, a log): one frame, no escape codes.
+  if (!options.terminal) {
+    out << render_top_frame(fetch("status"), fetch("latency"), state, now_seconds());
+    return 0;
+  }
+  g_interrupted = false;
+  Terminal terminal(out);
+  const int interval_ms = static_cast<int>(options.interval_s * 1000);
+  for (;;) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string frame =
+        render_top_frame(fetch("status"), fetch("latency"), state, now_seconds(), terminal.rows() - 1);
+    std::string screen = "\x1b[H";
+    for (std::size_t pos = 0; pos < frame.size();) {
+      const auto nl = frame.find('\n', pos);
+      screen.append(frame, pos, nl - pos);
+      screen += "\x1b[K\n";  // clear what the previous frame left on this line
+      pos = nl == std::string::npos ? frame.size() : nl + 1;
+    }
+    screen += "\x1b[J(q quits)";
+    out << screen << std::flush;
+    // Wait out the interval, watching the keyboard.
+    for (;;) {
+      const auto left = std::chrono::milliseconds(interval_ms) -
+                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      if (g_interrupted) return 0;
+      if (left.count() <= 0) break;
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      const int r = ::poll(&p, terminal.keyboard() ? 1 : 0, static_cast<int>(left.count()));
+      if (r > 0) {
+        char key = 0;
+        if (::read(STDIN_FILENO, &key, 1) == 1 && (key == 'q' || key == 'Q' || key == 3)) return 0;
+        if (p.revents & (POLLHUP | POLLERR)) return 0;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string exit_codes_help() {
+  return "Exit codes:\n"
+         "  0  success\n"
+         "  1  gpioirqd answered with an error (e.g. permission denied, unknown name)\n"
+         "  2  usage error on the command line\n"
+         "  3  gpioirqd is not running (no socket, nobody listening, or it went away)\n"
+         "  4  permission denied on the control socket\n"
+         "  5  protocol error or timeout\n";
+}
+
+int run_ctl(const CtlOptions& options, std::ostream& out, std::ostream& err) {
+  try {
+    ControlClient client(options.socket_path, to_ms(options.timeout_s));
+    if (options.command == "monitor") return run_monitor(client, options, out, err);
+    if (options.command == "top") return run_top(client, options, out, err);
+    return run_simple(client, options, out, err);
+  } catch (const ClientError& e) {
+    if (*e.what()) err << "gpioirqctl: " << e.what() << '\n';
+    return static_cast<int>(e.code());
+  }
+}
+
+}  // namespace gpioirq::control

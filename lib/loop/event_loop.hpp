@@ -1,0 +1,108 @@
+#pragma once
+// EventLoop: the daemon's single-threaded io_uring event loop (liburing >= 2.3).
+//
+// Every operation is a submission whose SQE user_data is the address of a caller-owned
+// Completion (see completion.hpp for the owner rules). Submissions are queued in the SQ and
+// handed to the kernel at the start of the next round, together with the wait, in one
+// io_uring_enter; CQEs are then reaped in batches and dispatched in order.
+//
+// Thread rules: one thread constructs, submits to, runs and destroys the loop. Other
+// threads reach it only through a core::ThreadSafeFlag watched by a FlagWaiter.
+//
+// Errors: submission functions return 0 or -errno (-EBUSY: that Completion already has an
+// op in flight; -EAGAIN: no SQE even after flushing the SQ). Results arrive as -errno in
+// complete(). Only the constructor throws.
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "loop/completion.hpp"
+
+namespace gpioirq::loop {
+
+class EventLoop {
+ public:
+  // Offset for read()/write() meaning "the file's current position" (pipes, sockets, ttys).
+  static constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
+
+  // io_uring_queue_init with `entries` SQEs, then probes the ring for every opcode the loop
+  // uses. Throws std::runtime_error naming the missing opcode and the kernel release, or
+  // naming the failure when io_uring is unavailable (old kernel, seccomp, sysctl).
+  explicit EventLoop(unsigned entries = 256);
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  // Cancels every op still in flight and waits (bounded) for the kernel to let go of them,
+  // without calling their complete(): owners may already be half torn down.
+  ~EventLoop();
+
+  // Runs rounds until stop() is called, or until no op is in flight (nothing could ever
+  // complete again, as with libuv's uv_run). A stop() before run() makes it return at once;
+  // the request is cleared on return so the loop can be run again.
+  void run();
+
+  // One round: submit queued SQEs, wait up to timeout_ms for at least one CQE (< 0: no
+  // limit, 0: don't wait), dispatch everything reaped. Returns whether any complete() ran.
+  // Must not be called from inside a complete() (returns false).
+  bool run_once(int timeout_ms);
+
+  // Asks run() to return after the current round. Loop thread only; from other threads or
+  // signal handlers, set a ThreadSafeFlag (or raise a signal watched by a SignalSet).
+  void stop() noexcept { stop_requested_ = true; }
+
+  // Submissions. Buffers must stay valid until complete() runs (or abandon() returns).
+  int read(int fd, void* buf, unsigned len, std::uint64_t offset, Completion& c) noexcept;
+  int write(int fd, const void* buf, unsigned len, std::uint64_t offset, Completion& c) noexcept;
+  int fdatasync(int fd, Completion& c) noexcept;
+  // The accepted fd (res >= 0) is SOCK_CLOEXEC | SOCK_NONBLOCK; the caller owns it.
+  int accept(int listen_fd, Completion& c) noexcept;
+  int recv(int fd, void* buf, unsigned len, Completion& c) noexcept;
+  // With MSG_NOSIGNAL: a peer that went away gives -EPIPE, not SIGPIPE.
+  int send(int fd, const void* buf, unsigned len, Completion& c) noexcept;
+  // One-shot poll; res is the ready mask (POLLIN, ...).
+  int poll_add(int fd, unsigned events, Completion& c) noexcept;
+  // Timeout at an absolute CLOCK_MONOTONIC time; res is -ETIME when it expires. `when` must
+  // stay valid until the next round has submitted it (the Timer class keeps it as a member).
+  int timeout_at(const __kernel_timespec& when, Completion& c) noexcept;
+
+  // Asks the kernel to cancel c's op (IORING_OP_ASYNC_CANCEL by user_data). c's complete()
+  // still runs exactly once: with -ECANCELED, or with the real result if the op had already
+  // finished. Returns -ENOENT if c has nothing in flight on this loop.
+  int cancel(Completion& c) noexcept;
+
+  // Completions currently in flight (submitted and not yet dispatched).
+  std::size_t in_flight() const noexcept { return in_flight_count_; }
+
+ private:
+  friend class Completion;
+
+  // A reaped CQE waiting for dispatch; copied out so the CQ slot can be released at once.
+  struct Reaped {
+    std::uint64_t user_data;
+    int res;
+    std::uint32_t flags;
+  };
+
+  io_uring_sqe* get_sqe() noexcept;
+  io_uring_sqe* begin(Completion& c, int& error) noexcept;
+  void track(Completion& c, io_uring_sqe* sqe) noexcept;
+  void untrack(Completion& c) noexcept;
+  // Moves every CQE in the CQ ring to ready_; a CQE for `withdrawn` is dropped instead.
+  // Returns whether that one was seen.
+  bool reap(std::uint64_t withdrawn) noexcept;
+  bool dispatch();
+  void withdraw(Completion& c) noexcept;
+
+  io_uring ring_{};
+  std::vector<Reaped> ready_;  // capacity reserved up front: reaping does not allocate
+  std::size_t ready_pos_ = 0;  // next entry of ready_ to dispatch
+  Completion* in_flight_head_ = nullptr;
+  std::size_t in_flight_count_ = 0;
+  std::size_t kernel_pending_ = 0;  // submitted ops whose CQE has not been reaped yet
+  bool stop_requested_ = false;
+  bool dispatching_ = false;
+};
+
+}  // namespace gpioirq::loop

@@ -1,0 +1,420 @@
+#include "sinks/append_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "sinks/rotation.hpp"
+
+namespace gpioirq::sinks {
+
+namespace {
+
+constexpr std::uint64_t kNsPerMs = 1'000'000;
+// Ticks still run without periodic syncs: they retry failed writes and flush.
+constexpr std::uint32_t kDefaultTickMs = 1000;
+// One write op never exceeds this (the loop takes an unsigned length).
+constexpr std::size_t kMaxWrite = std::size_t{1} << 30;
+
+int open_rw(const std::string& path, mode_t mode) noexcept {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
+  return fd < 0 ? -errno : fd;
+}
+
+std::int64_t file_size(int fd) noexcept {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return -errno;
+  return st.st_size;
+}
+
+}  // namespace
+
+AppendFile::AppendFile(loop::EventLoop& loop, AppendFileOptions options, FileFormatHooks* hooks)
+    : loop_(loop),
+      options_(std::move(options)),
+      hooks_(hooks),
+      write_op_([this](int res, std::uint32_t) { on_write(res); }),
+      sync_op_([this](int res, std::uint32_t) { on_sync(res); }),
+      retire_op_([this](int res, std::uint32_t) {
+        retiring_fd_.reset();
+        if (res < 0) {
+          ++status_.sync_errors;
+          fail(-res);
+        } else {
+          ++status_.syncs;
+        }
+      }),
+      tick_(loop, [this] { on_tick(); }) {
+  options_.buffer_bytes = std::max<std::size_t>(options_.buffer_bytes, 64);
+}
+
+AppendFile::~AppendFile() { close(); }
+
+int AppendFile::open() {
+  if (!closed_) return 0;
+  active_.clear();
+  job_.clear();
+  preamble_.clear();
+  active_.reserve(options_.buffer_bytes);
+  job_.reserve(options_.buffer_bytes);
+  job_pos_ = 0;
+  job_active_ = retry_wait_ = flush_requested_ = dirty_ = reopen_needed_ = false;
+  sync_req_gen_ = 0;
+  const int r = open_file(false);
+  if (r < 0) {
+    fail(-r);
+    return r;
+  }
+  closed_ = false;
+  status_.open = true;
+  const std::uint32_t tick_ms =
+      options_.sync_interval_ms > 0 ? options_.sync_interval_ms : kDefaultTickMs;
+  tick_.start_periodic(std::uint64_t{tick_ms} * kNsPerMs);
+  return 0;
+}
+
+int AppendFile::open_file(bool after_rotation) {
+  int fd = open_rw(options_.path, options_.file_mode);
+  if (fd < 0) return fd;
+  core::UniqueFd file(fd);
+  std::int64_t size = file_size(file.get());
+  if (size < 0) return static_cast<int>(size);
+
+  auto reopen_after_rotating = [&](std::uint32_t keep) -> int {
+    file.reset();
+    if (const int r = rotate_files(options_.path, keep); r < 0) {
+      ++status_.rotation_errors;
+      fail(-r);
+    }
+    fd = open_rw(options_.path, options_.file_mode);
+    if (fd < 0) return fd;
+    file.reset(fd);
+    size = file_size(file.get());
+    return size < 0 ? static_cast<int>(size) : 0;
+  };
+
+  if (!after_rotation && size > 0) {
+    if (hooks_ != nullptr) {
+      const FileFormatHooks::Verdict v = hooks_->inspect_existing(file.get(), static_cast<std::uint64_t>(size));
+      if (!v.compatible) {
+        // Someone else's file, or ours in another layout: keep it as path.1 even when the
+        // retention count is 0, rather than destroy data we did not write.
+        status_.rotated_away_at_open = true;
+        if (const int r = reopen_after_rotating(std::max<std::uint32_t>(options_.rotate_keep, 1)); r < 0) return r;
+      } else if (v.keep_bytes < static_cast<std::uint64_t>(size)) {
+        if (::ftruncate(file.get(), static_cast<off_t>(v.keep_bytes)) != 0) return -errno;
+        status_.cut_bytes += static_cast<std::uint64_t>(size) - v.keep_bytes;
+        size = static_cast<std::int64_t>(v.keep_bytes);
+      }
+    }
+    if (size > 0 && options_.rotate_size_bytes > 0 &&
+        static_cast<std::uint64_t>(size) >= options_.rotate_size_bytes) {
+      ++status_.rotations;
+      if (const int r = reopen_after_rotating(options_.rotate_keep); r < 0) return r;
+    }
+  }
+
+  fd_ = std::move(file);
+  status_.file_bytes = static_cast<std::uint64_t>(size);
+  data_in_file_ = static_cast<std::uint64_t>(size);
+  preamble_.clear();
+  if (size == 0 && hooks_ != nullptr) hooks_->preamble(preamble_, after_rotation);
+  return 0;
+}
+
+void AppendFile::rotate() {
+  // The old file's last fdatasync runs through the loop; retire_op_ keeps its fd open
+  // until then. If a previous one is still running (two rotations within one sync), the
+  // old file is just closed: the kernel's writeback still writes it out.
+  core::UniqueFd old = std::move(fd_);
+  if (!retire_op_.in_flight()) {
+    retiring_fd_ = std::move(old);
+    if (loop_.fdatasync(retiring_fd_.get(), retire_op_) < 0) retiring_fd_.reset();
+  }
+  old.reset();
+  dirty_ = false;
+  ++status_.rotations;
+  if (const int r = rotate_files(options_.path, options_.rotate_keep); r < 0) {
+    ++status_.rotation_errors;
+    fail(-r);
+  }
+  if (const int r = open_file(true); r < 0) {
+    ++status_.rotation_errors;
+    fail(-r);
+    reopen_needed_ = true;
+  }
+}
+
+bool AppendFile::append(std::string_view record) noexcept {
+  const std::size_t n = record.size();
+  if (closed_ || n > options_.buffer_bytes) {
+    ++status_.refused;
+    status_.refused_bytes += n;
+    return false;
+  }
+  if (active_.size() + n > options_.buffer_bytes) {
+    if (!job_active_ && !retry_wait_) start_job();
+    if (active_.size() + n > options_.buffer_bytes) {
+      ++status_.refused;
+      status_.refused_bytes += n;
+      return false;
+    }
+  }
+  active_.insert(active_.end(), record.begin(), record.end());
+  ++status_.appends;
+  status_.appended_bytes += n;
+  if (active_.size() >= options_.buffer_bytes / 2 && !job_active_) pump();
+  return true;
+}
+
+std::size_t AppendFile::room() const noexcept {
+  return closed_ ? 0 : options_.buffer_bytes - active_.size();
+}
+
+void AppendFile::flush() noexcept {
+  flush_requested_ = true;
+  pump();
+}
+
+void AppendFile::on_tick() noexcept {
+  ++tick_gen_;
+  retry_wait_ = false;
+  flush_requested_ = true;
+  if (options_.sync_interval_ms > 0) sync_req_gen_ = tick_gen_;
+  pump();
+}
+
+bool AppendFile::sync_may_start() const noexcept {
+  // Everything appended before the requesting tick has been written: a job started at or
+  // after that tick has completed, or nothing is waiting at all.
+  return done_gen_ >= sync_req_gen_ || (!job_active_ && active_.empty() && preamble_.empty());
+}
+
+void AppendFile::pump() noexcept {
+  if (closed_) return;
+  if (!write_op_.in_flight()) {
+    if (job_active_) {
+      if (!retry_wait_) submit_job();
+    } else if (flush_requested_ || active_.size() >= options_.buffer_bytes / 2) {
+      if (!retry_wait_ && (!active_.empty() || !preamble_.empty())) start_job();
+      flush_requested_ = false;
+    }
+  }
+  if (sync_req_gen_ != 0 && !sync_op_.in_flight() && sync_may_start()) {
+    if (dirty_ && fd_) {
+      if (const int r = loop_.fdatasync(fd_.get(), sync_op_); r < 0) {
+        ++status_.sync_errors;
+        fail(-r);
+        return;  // asked again on the next tick
+      }
+      dirty_ = false;
+    }
+    sync_req_gen_ = 0;
+  }
+}
+
+void AppendFile::start_job() noexcept {
+  if (reopen_needed_) {
+    int r = -ENOMEM;
+    try {
+      r = open_file(true);
+    } catch (...) {
+    }
+    if (r < 0) {
+      ++status_.rotation_errors;
+      fail(-r);
+      retry_wait_ = true;
+      return;
+    }
+    reopen_needed_ = false;
+  }
+  if (options_.rotate_size_bytes > 0 && data_in_file_ > 0 &&
+      status_.file_bytes + preamble_.size() + active_.size() > options_.rotate_size_bytes) {
+    try {
+      rotate();
+    } catch (...) {  // only allocation failure in a hook can get here
+      fail(ENOMEM);
+      reopen_needed_ = true;
+    }
+    if (reopen_needed_) {
+      retry_wait_ = true;
+      return;
+    }
+  }
+  std::swap(active_, job_);  // job_ was empty; both keep their reserved capacity
+  active_.clear();
+  job_pos_ = 0;
+  job_active_ = true;
+  job_gen_ = tick_gen_;
+  submit_job();
+}
+
+void AppendFile::submit_job() noexcept {
+  const char* p = nullptr;
+  std::size_t len = 0;
+  if (job_pos_ < preamble_.size()) {
+    p = preamble_.data() + job_pos_;
+    len = preamble_.size() - job_pos_;
+  } else {
+    const std::size_t off = job_pos_ - preamble_.size();
+    p = job_.data() + off;
+    len = job_.size() - off;
+  }
+  submitted_len_ = static_cast<unsigned>(std::min(len, kMaxWrite));
+  const int r = loop_.write(fd_.get(), p, submitted_len_, status_.file_bytes, write_op_);
+  if (r < 0) {
+    ++status_.write_errors;
+    fail(-r);
+    retry_wait_ = true;
+  }
+}
+
+void AppendFile::advance(std::size_t written) noexcept {
+  const std::size_t before = job_pos_;
+  job_pos_ += written;
+  const std::size_t p = preamble_.size();
+  data_in_file_ += std::max(job_pos_, p) - std::max(before, p);
+  ++status_.writes;
+  status_.written_bytes += written;
+  status_.file_bytes += written;
+  if (job_pos_ >= job_size()) {
+    preamble_.clear();
+    job_.clear();
+    job_pos_ = 0;
+    job_active_ = false;
+    done_gen_ = job_gen_;
+  }
+}
+
+void AppendFile::on_write(int res) noexcept {
+  if (res == -EINTR) {
+    submit_job();
+    return;
+  }
+  if (res <= 0) {
+    // 0 for a non-empty write cannot happen on a regular file; treat it as an I/O error.
+    ++status_.write_errors;
+    fail(res < 0 ? -res : EIO);
+    retry_wait_ = true;  // same bytes, same offset, on the next tick
+  } else {
+    if (static_cast<unsigned>(res) < submitted_len_) ++status_.short_writes;
+    dirty_ = true;
+    status_.healthy = true;
+    advance(static_cast<std::size_t>(res));
+  }
+  pump();
+}
+
+void AppendFile::on_sync(int res) noexcept {
+  if (res < 0) {
+    ++status_.sync_errors;
+    fail(-res);
+    dirty_ = true;
+  } else {
+    ++status_.syncs;
+    status_.healthy = true;
+  }
+  pump();
+}
+
+void AppendFile::fail(int err) noexcept {
+  status_.last_error = err;
+  status_.healthy = false;
+}
+
+int AppendFile::write_job_blocking() noexcept {
+  while (job_active_) {
+    const char* p = nullptr;
+    std::size_t len = 0;
+    if (job_pos_ < preamble_.size()) {
+      p = preamble_.data() + job_pos_;
+      len = preamble_.size() - job_pos_;
+    } else {
+      const std::size_t off = job_pos_ - preamble_.size();
+      p = job_.data() + off;
+      len = job_.size() - off;
+    }
+    const ssize_t r = ::pwrite(fd_.get(), p, std::min(len, kMaxWrite), static_cast<off_t>(status_.file_bytes));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      const int err = r < 0 ? errno : EIO;
+      ++status_.write_errors;
+      fail(err);
+      return -err;
+    }
+    if (static_cast<std::size_t>(r) < len) ++status_.short_writes;
+    dirty_ = true;
+    advance(static_cast<std::size_t>(r));
+  }
+  return 0;
+}
+
+int AppendFile::flush_and_sync_blocking() noexcept {
+  if (closed_) return -EBADF;
+  // Withdraw what is in flight. The withdrawn write's result is unknown, but rewriting
+  // the same bytes at the same offset from job_pos_ is harmless.
+  write_op_.abandon();
+  sync_op_.abandon();
+  retire_op_.abandon();
+  retiring_fd_.reset();
+  if (reopen_needed_) {
+    int r = -ENOMEM;
+    try {
+      r = open_file(true);
+    } catch (...) {
+    }
+    if (r < 0) {
+      fail(-r);
+      return r;
+    }
+    reopen_needed_ = false;
+  }
+  if (int r = write_job_blocking(); r < 0) return r;
+  if (!active_.empty() || !preamble_.empty()) {
+    std::swap(active_, job_);
+    active_.clear();
+    job_pos_ = 0;
+    job_active_ = true;
+    job_gen_ = tick_gen_;
+    if (int r = write_job_blocking(); r < 0) return r;
+  }
+  retry_wait_ = false;
+  if (dirty_) {
+    if (::fdatasync(fd_.get()) != 0) {
+      const int err = errno;
+      ++status_.sync_errors;
+      fail(err);
+      return -err;
+    }
+    ++status_.syncs;
+    dirty_ = false;
+  }
+  sync_req_gen_ = 0;
+  return 0;
+}
+
+int AppendFile::close() noexcept {
+  if (closed_) return 0;
+  const int r = flush_and_sync_blocking();
+  tick_.cancel();
+  write_op_.abandon();
+  sync_op_.abandon();
+  retire_op_.abandon();
+  retiring_fd_.reset();
+  fd_.reset();
+  closed_ = true;
+  status_.open = false;
+  return r;
+}
+
+const AppendFileStatus& AppendFile::status() const noexcept {
+  status_.buffered_bytes = active_.size() + (job_active_ ? job_remaining() : preamble_.size());
+  status_.buffer_limit = 2 * options_.buffer_bytes;
+  return status_;
+}
+
+}  // namespace gpioirq::sinks

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The README's first command: builds gpioirqd and gpioirqctl and runs the daemon on
+# config/demo.toml (a simulated chip: encoder, buttons, flow counter, IMU, polled file).
+#   From a terminal: runs until Ctrl-C, with `gpioirqctl top` showing it live.
+#   Without a terminal (CI, scripts): runs a short demo, prints status and where the
+#   files went, and exits 0.
+#   scripts/demo.sh [SECONDS]   length of the non-interactive run (default 5)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+seconds=${1:-5}
+build=${GPIOIRQ_BUILD_DIR:-$root/build}
+config=$root/config/demo.toml
+
+if ! scripts/install-deps.sh --check >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    scripts/install-deps.sh
+  else
+    scripts/install-deps.sh --check || { echo "demo.sh: run as root to install the above" >&2; exit 1; }
+  fi
+fi
+
+echo "== building gpioirqd and gpioirqctl ($build)"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" --target gpioirqd gpioirqctl
+daemon=$build/daemon/gpioirqd
+ctl=$build/daemon/gpioirqctl
+
+"$daemon" --check-config "$config"
+socket=$(sed -nE 's/^socket_path *= *"(.*)"/\1/p' "$config")
+logdir=$(sed -nE 's/^log_dir *= *"(.*)"/\1/p' "$config")
+export GPIOIRQ_SOCKET=$socket
+
+wait_for_socket() {
+  for _ in $(seq 100); do
+    [[ -S $socket ]] && "$ctl" status >/dev/null 2>&1 && return 0
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+if [[ -t 0 && -t 1 ]]; then
+  echo "== gpioirqd on $config (Ctrl-C to stop)"
+  "$daemon" -c "$config" &
+  pid=$!
+  trap 'kill -TERM $pid 2>/dev/null; wait $pid' EXIT INT TERM
+  wait_for_socket $pid || { echo "demo.sh: the daemon did not come up" >&2; exit 1; }
+  "$ctl" top || true
+  exit 0
+fi
+
+echo "== gpioirqd on $config for ${seconds}s"
+"$daemon" -c "$config" --run-seconds "$seconds" &
+pid=$!
+wait_for_socket $pid || { wait $pid; echo "demo.sh: the daemon did not come up" >&2; exit 1; }
+sleep "$((seconds > 2 ? seconds - 2 : 1))"
+echo "== gpioirqctl status"
+"$ctl" status
+echo "== gpioirqctl encoders / buttons / counters / imu"
+"$ctl" encoders
+"$ctl" buttons
+"$ctl" counters
+"$ctl" imu
+echo "== gpioirqctl latency"
+"$ctl" latency
+wait $pid
+echo
+echo "== files in $logdir"
+ls -l "$logdir"
+event_log=$(ls -t "$logdir"/*.csv "$logdir"/*.jsonl 2>/dev/null | head -1 || true)
+if [[ -n $event_log ]]; then
+  echo "== last lines of $event_log"
+  tail -n 5 "$event_log"
+fi
+imu_file=$(ls -t "$logdir"/*.imu 2>/dev/null | head -1 || true)
+if [[ -n $imu_file ]]; then
+  echo "== first frames of $imu_file (gpioirqctl decode)"
+  "$ctl" decode "$imu_file" | head -n 5
+fi
+echo "demo done: logs in $logdir"

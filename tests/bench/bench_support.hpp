@@ -1,0 +1,80 @@
+#pragma once
+// Shared pieces of the primitives benchmarks: the 16-byte record every contender moves,
+// CPU pinning, clocks and a spin hint. Header-only on purpose: the benchmarks are one
+// executable and these are tiny.
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace gpioirq::bench {
+
+// The same 16-byte record for every contender (the size of a timestamped edge record).
+struct Record {
+  std::uint64_t seq;
+  std::uint64_t stamp_ns;  // intended send time (latency benches) or payload
+};
+static_assert(sizeof(Record) == 16);
+
+inline std::uint64_t now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+inline std::uint64_t thread_cpu_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// The CPUs this process may run on, in order.
+inline std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int i = 0; i < CPU_SETSIZE; ++i)
+    if (CPU_ISSET(i, &set)) cpus.push_back(i);
+  return cpus;
+}
+
+// Pins the calling thread to the `index`-th allowed CPU when at least two exist, so
+// producer and consumer sit on different cores. Returns the previous mask to restore.
+class ScopedPin {
+ public:
+  explicit ScopedPin(int index) {
+    pinned_ = ::pthread_getaffinity_np(::pthread_self(), sizeof old_, &old_) == 0;
+    const auto cpus = allowed_cpus();
+    if (!pinned_ || cpus.size() < 2) {
+      pinned_ = false;
+      return;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[static_cast<std::size_t>(index) % cpus.size()], &one);
+    pinned_ = ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0;
+  }
+  ~ScopedPin() {
+    if (pinned_) ::pthread_setaffinity_np(::pthread_self(), sizeof old_, &old_);
+  }
+  ScopedPin(const ScopedPin&) = delete;
+  ScopedPin& operator=(const ScopedPin&) = delete;
+
+ private:
+  cpu_set_t old_{};
+  bool pinned_ = false;
+};
+
+}  // namespace gpioirq::bench

@@ -1,0 +1,140 @@
+#include <catch2/catch_test_macros.hpp>
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "csv_parse.hpp"
+#include "sinks/record_format.hpp"
+
+using namespace gpioirq;
+using namespace gpioirq::sinks;
+
+namespace {
+
+std::string csv(const auto& entry) {
+  FormatBuffer b;
+  format_record(config::LogFormat::csv, entry, b);
+  return fmt::to_string(b);
+}
+
+nlohmann::json jsonl(const auto& entry) {
+  FormatBuffer b;
+  format_record(config::LogFormat::jsonl, entry, b);
+  std::string s = fmt::to_string(b);
+  REQUIRE(s.size() > 1);
+  REQUIRE(s.back() == '\n');
+  REQUIRE(s.find('\n') == s.size() - 1);  // one line, whatever the names contain
+  return nlohmann::json::parse(s);
+}
+
+EdgeEntry sample_edge() {
+  EdgeEntry e;
+  e.ts_ns = 1234567890123;
+  e.device = "knob";
+  e.line = "a";
+  e.chip = "gpiochip0";
+  e.offset = 17;
+  e.edge = EdgeDirection::falling;
+  e.line_seqno = 5;
+  e.seqno = 100;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("CSV header names every column once", "[format]") {
+  CHECK(csv_header() ==
+        "type,ts_ns,realtime_ns,device,line,chip,offset,edge,line_seqno,seqno,kind,value,value2,"
+        "unit,lost,from,to,version,info\n");
+}
+
+TEST_CASE("CSV rows have exact, documented layouts", "[format]") {
+  CHECK(csv(sample_edge()) == "EDGE,1234567890123,,knob,a,gpiochip0,17,falling,5,100,,,,,,,,,\n");
+
+  EventEntry ev{42, "knob", "position", EventValue::integer(-7), EventValue::real(12.5), "counts"};
+  CHECK(csv(ev) == "EVENT,42,,knob,,,,,,,position,-7,12.5,counts,,,,,\n");
+
+  GapEntry g;
+  g.ts_ns = 9;
+  g.reason = GapReason::kernel_fifo;
+  g.device = "knob";
+  g.line = "b";
+  g.chip = "gpiochip0";
+  g.offset = 18;
+  g.lost = 3;
+  g.unit = GapUnit::line_seqno;
+  g.from = 10;
+  g.to = 14;
+  CHECK(csv(g) == "GAP,9,,knob,b,gpiochip0,18,,,,kernel_fifo,,,line_seqno,3,10,14,,\n");
+
+  CHECK(csv(TimeEntry{5, 1700000000000000000}) == "TIME,5,1700000000000000000,,,,,,,,,,,,,,,,\n");
+
+  MarkerEntry m{MarkerType::reload, 6, 7, "0.1.0", "config /etc/gpioirqd.toml"};
+  CHECK(csv(m) == "RELOAD,6,7,,,,,,,,,,,,,,,0.1.0,config /etc/gpioirqd.toml\n");
+}
+
+TEST_CASE("CSV quotes names that need it and parses back", "[format]") {
+  EdgeEntry e = sample_edge();
+  e.device = "front door, \"main\"";
+  e.line = " padded ";
+  e.chip = "multi\nline";
+  const std::string row = csv(e);
+  CHECK(row.find("\"front door, \"\"main\"\"\"") != std::string::npos);
+
+  const auto rows = sinks_test::parse_csv(std::string(csv_header()) + row);
+  REQUIRE(rows.size() == 2);
+  REQUIRE(rows[1].size() == kCsvColumns.size());
+  CHECK(rows[1][0] == "EDGE");
+  CHECK(rows[1][3] == "front door, \"main\"");
+  CHECK(rows[1][4] == " padded ");
+  CHECK(rows[1][5] == "multi\nline");
+  CHECK(rows[1][6] == "17");
+}
+
+TEST_CASE("JSONL records parse back with nlohmann-json", "[format]") {
+  const auto j = jsonl(sample_edge());
+  CHECK(j == nlohmann::json{{"type", "EDGE"}, {"ts_ns", 1234567890123}, {"device", "knob"},
+                            {"line", "a"}, {"chip", "gpiochip0"}, {"offset", 17},
+                            {"edge", "falling"}, {"line_seqno", 5}, {"seqno", 100}});
+
+  EventEntry ev{1, "tank \"A\"\\\t\x01 \xc3\xa9", "frequency",
+                EventValue::real(std::numeric_limits<double>::quiet_NaN()),
+                EventValue::integer(std::numeric_limits<std::int64_t>::min()), "Hz"};
+  const auto je = jsonl(ev);
+  CHECK(je["device"] == "tank \"A\"\\\t\x01 \xc3\xa9");
+  CHECK(je["value"].is_null());
+  CHECK(je["value2"].get<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+  CHECK(je["unit"] == "Hz");
+  CHECK_FALSE(je.contains("line"));
+
+  EventEntry bad{1, "bad \xff utf8", "poll", EventValue::real(0.1), {}, {}};
+  const auto jb = jsonl(bad);
+  CHECK(jb["device"] == "bad \xef\xbf\xbd utf8");  // U+FFFD
+  CHECK(jb["value"].get<double>() == 0.1);
+  CHECK_FALSE(jb.contains("value2"));
+
+  GapEntry g;
+  g.reason = GapReason::log_full;
+  g.unit = GapUnit::ts_ns;
+  g.lost = 12;
+  g.from = 100;
+  g.to = 200;
+  const auto jg = jsonl(g);
+  CHECK(jg["kind"] == "log_full");
+  CHECK(jg["unit"] == "ts_ns");
+  CHECK(jg["lost"] == 12);
+  CHECK_FALSE(jg.contains("offset"));
+
+  const auto jm = jsonl(MarkerEntry{MarkerType::start, 1, 2, "0.1.0", {}});
+  CHECK(jm == nlohmann::json{{"type", "START"}, {"ts_ns", 1}, {"realtime_ns", 2}, {"version", "0.1.0"}});
+}
+
+TEST_CASE("Real values use the shortest exact form", "[format]") {
+  EventEntry ev{1, "d", "frequency", EventValue::real(1.0 / 3.0), EventValue::real(1e21), {}};
+  const auto rows = sinks_test::parse_csv(csv(ev));
+  REQUIRE(rows.size() == 1);
+  CHECK(std::stod(rows[0][11]) == 1.0 / 3.0);
+  CHECK(std::stod(rows[0][12]) == 1e21);
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds the gzip cpio initramfs every VM scenario boots.
+#
+#   tests/vm/make-initramfs.sh -o OUT.cpio.gz [-m MODULES_DIR] [-s SCENARIO_DIR]
+#                              [-f SRC:DEST]... [BINARY...]
+#
+# Contents: busybox-static with its applet symlinks in /bin and /sbin; tests/vm/init.sh as
+# /init; SCENARIO_DIR/*.sh (default tests/vm/scenarios) in /scenarios; each BINARY in
+# /usr/local/bin (dynamic ones with the shared libraries ldd names and the dynamic loader, at
+# their host paths); MODULES_DIR/*.ko in /lib/modules (e.g. i2c-stub.ko from build-kernel.sh);
+# extra files SRC copied to DEST. The archive is written atomically (temp file + rename).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out=""
+modules=""
+scenarios="$here/scenarios"
+extras=()
+while getopts "o:m:s:f:h" opt; do
+  case "$opt" in
+    o) out="$OPTARG" ;;
+    m) modules="$OPTARG" ;;
+    s) scenarios="$OPTARG" ;;
+    f) extras+=("$OPTARG") ;;
+    *) sed -n '2,12p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[[ -n "$out" ]] || { echo "make-initramfs: -o OUT is required" >&2; exit 2; }
+
+busybox="${GPIOIRQ_BUSYBOX:-}"
+if [[ -z "$busybox" ]]; then
+  for b in /bin/busybox /usr/bin/busybox; do
+    if [[ -x "$b" ]] && file -L "$b" 2>/dev/null | grep -q "statically linked"; then busybox="$b"; break; fi
+  done
+fi
+[[ -n "$busybox" ]] || { echo "make-initramfs: no static busybox (install busybox-static)" >&2; exit 1; }
+
+root="$(mktemp -d)"
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,lib/modules,proc,sys,dev,tmp,run,root,etc,scenarios}
+
+install -m 0755 "$busybox" "$root/bin/busybox"
+while read -r applet; do
+  [[ -e "$root/$applet" || "$applet" == bin/busybox ]] && continue
+  mkdir -p "$root/$(dirname "$applet")"
+  ln -s /bin/busybox "$root/$applet"
+done < <("$busybox" --list-full)
+
+# Copies a host file to the same path in the image, following symlinks.
+copy_host_path() {
+  local src="$1"
+  [[ -e "$root$src" ]] && return 0
+  mkdir -p "$root$(dirname "$src")"
+  cp -L "$src" "$root$src"
+}
+
+for bin in "$@"; do
+  [[ -x "$bin" ]] || { echo "make-initramfs: not an executable: $bin" >&2; exit 1; }
+  install -m 0755 "$bin" "$root/usr/local/bin/$(basename "$bin")"
+  # ldd prints "name => /path (addr)" for libraries and "/path (addr)" for the loader;
+  # static binaries print "not a dynamic executable" (ldd then exits 1).
+  while read -r lib; do
+    copy_host_path "$lib"
+  done < <( (ldd "$bin" 2>/dev/null || true) | sed -nE 's#^\s*(\S+ => )?(/\S+) \(0x[0-9a-f]+\)$#\2#p')
+done
+
+if [[ -n "$modules" ]]; then
+  for ko in "$modules"/*.ko; do
+    [[ -e "$ko" ]] && cp "$ko" "$root/lib/modules/"
+  done
+fi
+
+install -m 0755 "$here/init.sh" "$root/init"
+for s in "$scenarios"/*.sh; do
+  [[ -e "$s" ]] && install -m 0755 "$s" "$root/scenarios/"
+done
+for e in "${extras[@]}"; do
+  src="${e%%:*}"
+  dest="${e#*:}"
+  mkdir -p "$root$(dirname "$dest")"
+  cp -L "$src" "$root$dest"
+done
+
+mkdir -p "$(dirname "$out")"
+tmp="$out.tmp.$$"
+(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner=0:0) | gzip -1 > "$tmp"
+mv -f "$tmp" "$out"
+echo "make-initramfs: wrote $out ($(du -k "$out" | cut -f1) KiB)" >&2
