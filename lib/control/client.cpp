@@ -134,7 +134,8 @@ std::optional<std::string> ControlClient::read_line(int timeout_ms) {
     pollfd p{fd_.get(), POLLIN, 0};
     const int r = ::poll(&p, 1, timeout_ms < 0 ? -1 : remaining_ms(deadline));
     if (r < 0) {
-      if (errno == EINTR) throw ClientError(ExitCode::protocol, "interrupted");
+      // A signal (top's Ctrl-C handler) only cuts the wait short; the caller checks its flag.
+      if (errno == EINTR) continue;
       throw ClientError(ExitCode::protocol, std::string("poll: ") + std::strerror(errno));
     }
     if (r == 0)

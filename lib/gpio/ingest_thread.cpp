@@ -89,6 +89,7 @@ void IngestThread::run() noexcept {
   for (const auto& s : sources_) fds.push_back({s.source->fd(), POLLIN, 0});
   for (const auto* t : timers_) fds.push_back({t->fd(), POLLIN, 0});
   const std::size_t first_timer = 1 + sources_.size();
+  if (auto* hook = on_rt_thread_ready.load(std::memory_order_acquire)) hook();
 
   for (;;) {
     const int ready = ::poll(fds.data(), fds.size(), -1);

@@ -91,6 +91,12 @@ class IngestThread {
   std::uint64_t records_pushed() const noexcept { return pushed_.load(std::memory_order_relaxed); }
   std::uint64_t wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
 
+  // Benchmark hook (tests/bench/pipeline), null in the daemon: when set, called on the
+  // RT thread each time its start-up is done (RT attributes applied, poll set built),
+  // just before its first poll(2), so that a benchmark can tell that thread apart
+  // (heap allocation count, per-thread CPU time). Costs one atomic load per start().
+  static inline std::atomic<void (*)() noexcept> on_rt_thread_ready{nullptr};
+
  private:
   struct LineState {
     LineSource* source = nullptr;  // null once removed

@@ -20,7 +20,8 @@ class CollectingReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median" || run.error_occurred) continue;
+      if (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median" || run.error_occurred)
+        continue;
       std::string name = run.run_name.function_name;
       if (!run.run_name.args.empty()) name += "/" + run.run_name.args;
       for (const auto& [counter, value] : run.counters) medians[name][counter] = value.value;
@@ -46,13 +47,18 @@ std::string fmt(const char* format, double v) {
   return buf;
 }
 
-std::string ratio(double a, double b) { return a < 0 || b <= 0 ? "n/a" : fmt("%.2fx", a / b); }
+std::string ratio(double a, double b) {
+  return a < 0 || b <= 0 ? "n/a" : fmt("%.2fx", a / b);
+}
 
 void print_tables(const Medians& m, long long reps) {
   std::printf("Medians of %lld interleaved repetitions per cell.\n\n", reps);
 
-  std::printf("### Ring throughput (16-byte records, producer and consumer on different cores)\n\n");
-  std::printf("| batch | SpscRing Mitems/s | boost spsc_queue Mitems/s | moodycamel RWQ Mitems/s | SpscRing / boost | SpscRing / moodycamel |\n");
+  std::printf(
+      "### Ring throughput (16-byte records, producer and consumer on different cores)\n\n");
+  std::printf(
+      "| batch | SpscRing Mitems/s | boost spsc_queue Mitems/s | moodycamel RWQ Mitems/s | "
+      "SpscRing / boost | SpscRing / moodycamel |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|\n");
   for (const char* batch : {"1", "64"}) {
     const std::string suffix = std::string("/batch:") + batch;
@@ -70,13 +76,17 @@ void print_tables(const Medians& m, long long reps) {
     for (const char* q : {"SpscRing", "boost_spsc_queue", "moodycamel_RWQ"}) {
       const std::string name = std::string("ring/") + q + "/batch:" + batch;
       if (m.find(name) == m.end()) continue;
-      std::printf("%s b%s %s/%s; ", q, batch, fmt("%.2f", get(m, name, "full_spins_per_item")).c_str(),
+      std::printf("%s b%s %s/%s; ", q, batch,
+                  fmt("%.2f", get(m, name, "full_spins_per_item")).c_str(),
                   fmt("%.2f", get(m, name, "empty_spins_per_item")).c_str());
     }
   std::printf("\n");
 
-  std::printf("\n### Wake latency producer -> consumer (open loop, from the intended send time)\n\n");
-  std::printf("| rate/s | mechanism | p50 us | p99 us | p99.9 us | max us | p50 / futex p50 | producer CPU ns/ev | consumer CPU ns/ev | syscalls / 1000 ev | consumer wakes / 1000 ev | drops |\n");
+  std::printf(
+      "\n### Wake latency producer -> consumer (open loop, from the intended send time)\n\n");
+  std::printf(
+      "| rate/s | mechanism | p50 us | p99 us | p99.9 us | max us | p50 / futex p50 | producer CPU "
+      "ns/ev | consumer CPU ns/ev | syscalls / 1000 ev | consumer wakes / 1000 ev | drops |\n");
   std::printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const char* rate : {"1000", "10000", "100000"}) {
     const std::string suffix = std::string("/rate:") + rate;
@@ -84,14 +94,16 @@ void print_tables(const Medians& m, long long reps) {
     for (const char* mech : {"ThreadSafeFlag+io_uring", "eventfd+epoll", "futex"}) {
       const std::string name = std::string("wake/") + mech + suffix;
       if (m.find(name) == m.end()) continue;
-      std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rate, mech,
-                  fmt("%.1f", get(m, name, "p50_us")).c_str(), fmt("%.1f", get(m, name, "p99_us")).c_str(),
-                  fmt("%.1f", get(m, name, "p999_us")).c_str(), fmt("%.1f", get(m, name, "max_us")).c_str(),
-                  ratio(get(m, name, "p50_us"), futex_p50).c_str(),
-                  fmt("%.0f", get(m, name, "prod_cpu_ns_per_ev")).c_str(),
-                  fmt("%.0f", get(m, name, "cons_cpu_ns_per_ev")).c_str(),
-                  fmt("%.0f", get(m, name, "syscalls_per_1k")).c_str(),
-                  fmt("%.0f", get(m, name, "wakes_per_1k")).c_str(), fmt("%.0f", get(m, name, "drops")).c_str());
+      std::printf(
+          "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rate, mech,
+          fmt("%.1f", get(m, name, "p50_us")).c_str(), fmt("%.1f", get(m, name, "p99_us")).c_str(),
+          fmt("%.1f", get(m, name, "p999_us")).c_str(), fmt("%.1f", get(m, name, "max_us")).c_str(),
+          ratio(get(m, name, "p50_us"), futex_p50).c_str(),
+          fmt("%.0f", get(m, name, "prod_cpu_ns_per_ev")).c_str(),
+          fmt("%.0f", get(m, name, "cons_cpu_ns_per_ev")).c_str(),
+          fmt("%.0f", get(m, name, "syscalls_per_1k")).c_str(),
+          fmt("%.0f", get(m, name, "wakes_per_1k")).c_str(),
+          fmt("%.0f", get(m, name, "drops")).c_str());
     }
   }
 }

@@ -9,8 +9,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include <boost/lockfree/spsc_queue.hpp>
 #include <readerwriterqueue/readerwriterqueue.h>
+#include <boost/lockfree/spsc_queue.hpp>
 
 #include <algorithm>
 #include <array>
@@ -138,9 +138,12 @@ void ring_throughput(benchmark::State& state) {
 
 // Iterations(1) per repetition: each repetition is one full transfer of kItems, and the
 // repetitions of all contenders are interleaved (--benchmark_enable_random_interleaving).
-#define GPIOIRQ_RING_BENCH(name, Queue, B)                                                  \
-  BENCHMARK(ring_throughput<Queue, B>)                                                      \
-      ->Name("ring/" name "/batch:" #B)->UseManualTime()->Iterations(1)->Repetitions(5)      \
+#define GPIOIRQ_RING_BENCH(name, Queue, B) \
+  BENCHMARK(ring_throughput<Queue, B>)     \
+      ->Name("ring/" name "/batch:" #B)    \
+      ->UseManualTime()                    \
+      ->Iterations(1)                      \
+      ->Repetitions(5)                     \
       ->Unit(benchmark::kMillisecond)
 
 GPIOIRQ_RING_BENCH("SpscRing", SpscRingAdapter, 1);

@@ -75,8 +75,8 @@ std::uint64_t events_for(std::uint64_t rate) {
 // Runs the open-loop producer on its own pinned thread. send(record) returns false on a
 // drop. The first event is due shortly after start so both threads are settled.
 template <typename Send>
-std::thread start_producer(std::uint64_t rate, std::uint64_t n, RunStats& stats, std::atomic<bool>& done,
-                           Send send) {
+std::thread start_producer(std::uint64_t rate, std::uint64_t n, RunStats& stats,
+                           std::atomic<bool>& done, Send send) {
   const std::uint64_t start_ns = now_ns() + 20'000'000;
   return std::thread([=, &stats, &done]() mutable {
     ScopedPin pin(1);
@@ -140,7 +140,8 @@ void run_uring(std::uint64_t rate, std::uint64_t n, RunStats& stats) {
   loop::EventLoop loop;
   Sink sink{stats};
   std::array<Record, 64> scratch{};
-  loop::FlagWaiter waiter(loop, queue.flag(), [&] { queue.drain(sink, std::span<Record>(scratch)); });
+  loop::FlagWaiter waiter(loop, queue.flag(),
+                          [&] { queue.drain(sink, std::span<Record>(scratch)); });
   if (waiter.start() < 0) throw std::runtime_error("FlagWaiter::start failed");
   std::atomic<bool> done{false};
   const std::uint64_t cpu0 = thread_cpu_ns();
@@ -274,7 +275,9 @@ void wake_latency(benchmark::State& state) {
     if constexpr (M == Mechanism::kFutex) run_futex(rate, n, stats);
     state.SetIterationTime(static_cast<double>(now_ns() - t0) * 1e-9);
   }
-  const auto per_event = [&](std::uint64_t v) { return static_cast<double>(v) / static_cast<double>(stats.events); };
+  const auto per_event = [&](std::uint64_t v) {
+    return static_cast<double>(v) / static_cast<double>(stats.events);
+  };
   const auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
   state.counters["p50_us"] = us(stats.latency.quantile(0.50));
   state.counters["p99_us"] = us(stats.latency.quantile(0.99));
@@ -282,16 +285,24 @@ void wake_latency(benchmark::State& state) {
   state.counters["max_us"] = us(stats.latency.max());
   state.counters["prod_cpu_ns_per_ev"] = per_event(stats.producer_send_ns);
   state.counters["cons_cpu_ns_per_ev"] = per_event(stats.consumer_cpu_ns);
-  state.counters["syscalls_per_1k"] = 1000.0 * per_event(stats.producer_syscalls + stats.consumer_syscalls);
+  state.counters["syscalls_per_1k"] =
+      1000.0 * per_event(stats.producer_syscalls + stats.consumer_syscalls);
   state.counters["wakes_per_1k"] = 1000.0 * per_event(stats.consumer_wakes);
   state.counters["drops"] = static_cast<double>(stats.dropped);
   state.counters["events"] = static_cast<double>(stats.events);
 }
 
-#define GPIOIRQ_WAKE_BENCH(name, M)                                                           \
-  BENCHMARK(wake_latency<M>)                                                                  \
-      ->Name("wake/" name)->ArgName("rate")->Arg(1'000)->Arg(10'000)->Arg(100'000)            \
-      ->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond)
+#define GPIOIRQ_WAKE_BENCH(name, M) \
+  BENCHMARK(wake_latency<M>)        \
+      ->Name("wake/" name)          \
+      ->ArgName("rate")             \
+      ->Arg(1'000)                  \
+      ->Arg(10'000)                 \
+      ->Arg(100'000)                \
+      ->UseManualTime()             \
+      ->Iterations(1)               \
+      ->Repetitions(5)              \
+      ->Unit(benchmark::kMillisecond)
 
 GPIOIRQ_WAKE_BENCH("ThreadSafeFlag+io_uring", Mechanism::kUring);
 GPIOIRQ_WAKE_BENCH("eventfd+epoll", Mechanism::kEpoll);

@@ -29,8 +29,13 @@ case "${1:-}" in
     shift
     out="$1"; shift
     kernel="$("$here/build-kernel.sh" --print-path)" || cannot "kernel not built (the vm:kernel test builds it)"
-    "$here/make-initramfs.sh" -o "$out" -m "$(dirname "$kernel")/modules" "$@" ||
-      cannot "cannot build the initramfs (is busybox-static installed?)"
+    [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+      cannot "no static /bin/busybox (scripts/install-deps.sh installs busybox-static)"
+    # Missing project binaries are a build problem, not a machine one: fail.
+    for bin in "$@"; do
+      [[ -x "$bin" ]] || { echo "FAIL: $bin is not built (cmake --build first)" >&2; exit 1; }
+    done
+    "$here/make-initramfs.sh" -o "$out" -m "$(dirname "$kernel")/modules" "$@"
     ;;
   *)
     echo "usage: fixture.sh kernel | initramfs OUT BINARY..." >&2

@@ -51,7 +51,9 @@ struct Item {
   std::uint64_t check;
 };
 static_assert(sizeof(Item) == 16);
-constexpr Item make_item(std::uint64_t seq) { return Item{seq, ~seq * 0x9E3779B97F4A7C15u}; }
+constexpr Item make_item(std::uint64_t seq) {
+  return Item{seq, ~seq * 0x9E3779B97F4A7C15u};
+}
 
 // What the consumer saw; checked on the test thread after the producer is joined.
 struct Consumer {
@@ -87,7 +89,8 @@ struct Producer {
 // (a lost wake-up) it drains by polling so that a backpressured producer can finish and
 // the test fails on `stalls` instead of hanging.
 template <typename Drain>
-void run_consumer(EventLoop& loop, const std::atomic<bool>& done, Drain drain, std::uint64_t& stalls) {
+void run_consumer(EventLoop& loop, const std::atomic<bool>& done, Drain drain,
+                  std::uint64_t& stalls) {
   while (!done.load(std::memory_order_acquire)) {
     if (stalls) {
       drain();
@@ -100,9 +103,10 @@ void run_consumer(EventLoop& loop, const std::atomic<bool>& done, Drain drain, s
 }
 
 void check_accounting(const Consumer& c, const Producer& p, bool backpressure) {
-  std::printf("  items=%llu consumed=%llu dropped=%llu full_retries=%llu\n",
-              static_cast<unsigned long long>(p.attempted), static_cast<unsigned long long>(c.consumed),
-              static_cast<unsigned long long>(p.dropped), static_cast<unsigned long long>(p.full_retries));
+  std::printf(
+      "  items=%llu consumed=%llu dropped=%llu full_retries=%llu\n",
+      static_cast<unsigned long long>(p.attempted), static_cast<unsigned long long>(c.consumed),
+      static_cast<unsigned long long>(p.dropped), static_cast<unsigned long long>(p.full_retries));
   CHECK(c.torn == 0);
   CHECK(c.out_of_order == 0);
   CHECK(c.duplicates == 0);
@@ -126,15 +130,17 @@ void check_accounting(const Consumer& c, const Producer& p, bool backpressure) {
 }
 
 void spsc_stress(bool backpressure) {
-  std::printf("SpscRing/ThreadSafeQueue stress, %s: %llu items\n", backpressure ? "backpressure" : "drops",
-              static_cast<unsigned long long>(kItems));
+  std::printf("SpscRing/ThreadSafeQueue stress, %s: %llu items\n",
+              backpressure ? "backpressure" : "drops", static_cast<unsigned long long>(kItems));
   // Drops: 64 slots fill within microseconds of a producer that never waits.
   ThreadSafeQueue<Item> queue(backpressure ? 1024 : 64);
   Consumer consumer;
   Producer producer;
   std::atomic<bool> done{false};
   std::array<Item, 32> scratch{};
-  const auto drain = [&] { queue.drain([&](const Item& i) { consumer.take(i); }, std::span<Item>(scratch)); };
+  const auto drain = [&] {
+    queue.drain([&](const Item& i) { consumer.take(i); }, std::span<Item>(scratch));
+  };
 
   EventLoop loop;
   FlagWaiter waiter(loop, queue.flag(), drain);
@@ -145,11 +151,13 @@ void spsc_stress(bool backpressure) {
       // Batches of 1..16 through try_push_batch; retry the rest while the ring is full.
       std::array<Item, 16> batch{};
       for (std::uint64_t seq = 0; seq < kItems;) {
-        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(1 + seq % 16, kItems - seq));
+        const std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(1 + seq % 16, kItems - seq));
         for (std::size_t i = 0; i < n; ++i) batch[i] = make_item(seq + i);
         std::size_t done_n = 0;
         while (done_n < n) {
-          done_n += queue.ring().try_push_batch(std::span<const Item>(batch.data() + done_n, n - done_n));
+          done_n +=
+              queue.ring().try_push_batch(std::span<const Item>(batch.data() + done_n, n - done_n));
           queue.flag().set();
           if (done_n < n) {
             ++producer.full_retries;
@@ -192,8 +200,8 @@ void spsc_stress(bool backpressure) {
 }
 
 void ring_io_stress(bool backpressure) {
-  std::printf("RingIO stress (16-byte frames), %s: %llu items\n", backpressure ? "backpressure" : "drops",
-              static_cast<unsigned long long>(kItems));
+  std::printf("RingIO stress (16-byte frames), %s: %llu items\n",
+              backpressure ? "backpressure" : "drops", static_cast<unsigned long long>(kItems));
   // Capacities that are not a multiple of the frame size, so frames straddle the wrap.
   RingIO ring(backpressure ? 16 * 1024 + 8 : 16 * 64 + 8);
   ThreadSafeFlag flag;
@@ -215,7 +223,8 @@ void ring_io_stress(bool backpressure) {
       }
     } else {
       Item item;
-      while (ring.read_exactly(std::as_writable_bytes(std::span<Item, 1>(&item, 1)))) consumer.take(item);
+      while (ring.read_exactly(std::as_writable_bytes(std::span<Item, 1>(&item, 1))))
+        consumer.take(item);
     }
   };
 
@@ -260,11 +269,14 @@ void ring_io_stress(bool backpressure) {
 
 }  // namespace
 
-TEST_CASE("stress: SpscRing via ThreadSafeQueue, small ring, drops counted exactly", "[stress][spsc]") {
+TEST_CASE("stress: SpscRing via ThreadSafeQueue, small ring, drops counted exactly",
+          "[stress][spsc]") {
   spsc_stress(false);
 }
 
-TEST_CASE("stress: SpscRing with backpressure loses nothing", "[stress][spsc]") { spsc_stress(true); }
+TEST_CASE("stress: SpscRing with backpressure loses nothing", "[stress][spsc]") {
+  spsc_stress(true);
+}
 
 TEST_CASE("stress: RingIO frames, small ring, drops counted exactly", "[stress][ringio]") {
   ring_io_stress(false);
