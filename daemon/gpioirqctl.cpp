@@ -14,39 +14,34 @@
 #include <exception>
 #include <iostream>
 #include <string>
-#include <type_traits>
 
 #include "control/client.hpp"
 #include "control/ctl.hpp"
 #include "control/protocol.hpp"
 
-#if __has_include("sinks/decode_frame_file.hpp")
-#include "sinks/decode_frame_file.hpp"
-#define GPIOIRQCTL_HAVE_DECODE 1
-#endif
+#include "sinks/frame_decoder.hpp"
 
 namespace {
 
 namespace control = gpioirq::control;
 
+// Exit status: 0 when the file decoded whole; 1 when it could not be read; 6 when it
+// decoded but frames were missing or bytes had to be skipped (the CSV says where).
 int decode(const std::string& file) {
-#ifdef GPIOIRQCTL_HAVE_DECODE
   try {
-    using Result = decltype(gpioirq::sinks::decode_frame_file(file, std::cout));
-    if constexpr (std::is_void_v<Result>) {
-      gpioirq::sinks::decode_frame_file(file, std::cout);
-      return 0;
-    } else {
-      return static_cast<int>(gpioirq::sinks::decode_frame_file(file, std::cout));
-    }
+    const auto summary = gpioirq::sinks::decode_frame_file(file, std::cout);
+    std::cerr << "gpioirqctl: " << file << ": " << summary.frames << " frames";
+    if (summary.discontinuities)
+      std::cerr << ", " << summary.discontinuities << " counter jumps (" << summary.missing_frames
+                << " frames missing)";
+    if (summary.skipped_bytes) std::cerr << ", " << summary.skipped_bytes << " bytes skipped";
+    if (summary.trailing_bytes) std::cerr << ", " << summary.trailing_bytes << " trailing bytes";
+    std::cerr << '\n';
+    return summary.discontinuities || summary.skipped_bytes || summary.trailing_bytes ? 6 : 0;
   } catch (const std::exception& e) {
     std::cerr << "gpioirqctl: decode " << file << ": " << e.what() << '\n';
     return 1;
   }
-#else
-  std::cerr << "gpioirqctl: decode " << file << ": this build has no frame decoder (sinks module)\n";
-  return 1;
-#endif
 }
 
 }  // namespace
@@ -74,14 +69,17 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.summary));
     if (!spec.args.empty()) sub->add_option("names", options.names, "only these streams");
   }
-  CLI::App* monitor = app.add_subcommand("monitor", "print live edges and decoded events, one per line");
+  CLI::App* monitor =
+      app.add_subcommand("monitor", "print live edges and decoded events, one per line");
   monitor->add_option("names", options.names, "only these streams (default: all)");
-  monitor->add_option("-F,--format", options.format,
-                      "line format: %t time, %n name, %e event, %v value, %{key} any field, "
-                      "%j the whole event, %% percent")
+  monitor
+      ->add_option("-F,--format", options.format,
+                   "line format: %t time, %n name, %e event, %v value, %{key} any field, "
+                   "%j the whole event, %% percent")
       ->capture_default_str();
   monitor->add_option("-n,--num-events", options.max_events, "exit after this many events");
-  CLI::App* top = app.add_subcommand("top", "live full-screen view: rates, positions, losses, latency");
+  CLI::App* top =
+      app.add_subcommand("top", "live full-screen view: rates, positions, losses, latency");
   top->add_option("-i,--interval", options.interval_s, "refresh interval in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -5,7 +5,9 @@
 # and prints ONE markdown report: the highest edge rate carried without loss through
 # RT thread -> ring -> loop -> decoders -> event log (log_edges true and false), CPU per
 # edge on each thread, RSS of the demo config, idle CPU over 10 s, heap allocations on the
-# RT thread. Medians of 3 runs; each trial runs in its own child process. About 5 minutes.
+# RT thread. Medians of 3 runs; each trial runs in its own child process. About 6 minutes
+# (about 10 with --loop-fifo 70, which repeats the rate search with the loop thread at
+# SCHED_FIFO 70, as `chrt -f 70 gpioirqd` would run it).
 # Needs root for the real-time treatment the demo config asks for (SCHED_FIFO, mlockall);
 # without it the daemon runs on and the table says what was refused.
 # Options (bench_pipeline --help): --runs N, --seconds S (per rate trial), --idle-seconds S,
@@ -13,7 +15,7 @@
 # --json-out FILE (every trial's raw figures). Progress goes to stderr.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-case ${1:-} in -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case ${1:-} in -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 build=${GPIOIRQ_BENCH_PIPELINE_BUILD_DIR:-$root/build-bench-pipeline}
 echo "bench-pipeline.sh: building bench_pipeline (Release) in $build" >&2

@@ -36,8 +36,8 @@ case ${1:-} in
     echo "$table"
     ;;
   pipeline)
-    echo "bench.sh pipeline: not yet available (the end-to-end pipeline benchmark comes with the daemon)" >&2
-    exit 2
+    shift
+    exec "$root/scripts/bench-pipeline.sh" "$@"
     ;;
   -h | --help | help)
     usage

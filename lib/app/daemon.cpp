@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "config/loader.hpp"
@@ -209,7 +210,7 @@ void Daemon::build_streams(const config::Config& cfg) {
       add_stream_lines(*m, {{*c.data_ready, "data_ready"}}, c.settings, config::EdgeKind::rising, 0, m.get(),
                        Route::Kind::imu, c.rate_hz, kSimPulses);
     } else {
-      m->start_timer();
+      m->make_timer();
       ingest_->add_timer(*m);
     }
     auto log = std::make_unique<sinks::FrameLog>(*loop_, sinks::frame_log_options(cfg_.daemon, c));
@@ -267,14 +268,30 @@ void Daemon::on_button_timer(ButtonStream& b) {
   arm_button_timer(b);
 }
 
-void Daemon::on_wake() {
+void Daemon::start_ingest() {
+  for (auto& m : imus_)
+    if (m->cfg.trigger == config::ImuTrigger::timer) m->arm_timer();
+  ingest_->start();
+}
+
+void Daemon::on_wake() { drain(kMaxRecordsPerWake); }
+
+void Daemon::drain(std::size_t max_records) {
   const std::uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
   const std::uint64_t now_real = clock_ns(CLOCK_REALTIME);
+  std::size_t taken = 0;
   for (;;) {
     const std::size_t n = ingest_->ring().pop_batch(drain_buffer_);
     for (std::size_t i = 0; i < n; ++i) dispatch(drain_buffer_[i], now_mono, now_real);
     records_dispatched_ += n;
+    taken += n;
     if (n < drain_buffer_.size()) break;
+    if (taken >= max_records) {
+      // Leave the rest for the next round so that file writes, timers and clients are
+      // served in between even while edges come faster than the loop decodes them.
+      ingest_->wake().set();
+      break;
+    }
   }
   drain_imus(false);
 }
@@ -338,7 +355,7 @@ void Daemon::dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::ui
   const bool monitored = control_ && control_->wants(s.name);
   if (monitored)
     control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"line", info.role},
-                               {"edge", r.level ? "rising" : "falling"}, {"seqno", r.line_seqno}});
+                               {"event", r.level ? "rising" : "falling"}, {"seqno", r.line_seqno}});
 
   switch (route.kind) {
     case Route::Kind::encoder: {
@@ -437,7 +454,7 @@ int Daemon::run(const RunOptions& options) {
   // mlockall after everything is allocated and before the RT thread runs.
   gpio::RtGranted mlock;
   gpio::apply_mlock(gpio::RtRequest{0, -1, cfg_.daemon.mlock}, mlock);
-  ingest_->start();
+  start_ingest();
   granted_ = ingest_->granted();
   granted_.mlocked = mlock.mlocked;
   granted_.refused += mlock.refused;
@@ -484,7 +501,7 @@ int Daemon::run(const RunOptions& options) {
 
 void Daemon::shutdown() {
   ingest_->stop();  // its last flush hands over everything it read
-  on_wake();
+  drain(~std::size_t{0});
   drain_imus(true);
   for (auto& b : buttons_) log_button_events(*b, b->button.on_time(~std::uint64_t{0} / 2));
   event_log_->marker(sinks::MarkerType::stop);
@@ -512,7 +529,7 @@ void Daemon::reload() {
   if (diff.daemon_changed)
     spdlog::warn("reload: [daemon] settings changed; they take effect at the next restart");
   ingest_->stop();
-  on_wake();  // hand everything read so far to the old streams
+  drain(~std::size_t{0});  // hand everything read so far to the old streams
   drain_imus(true);
   auto gone = [&](const std::string& name) {
     return std::find(diff.changed.begin(), diff.changed.end(), name) != diff.changed.end() ||
@@ -573,7 +590,7 @@ void Daemon::reload() {
   }
   for (std::size_t i = buttons_before; i < buttons_.size(); ++i) arm_button_timer(*buttons_[i]);
   for (std::size_t i = polls_before; i < polls_.size(); ++i) start_poll(*polls_[i]);
-  ingest_->start();
+  start_ingest();
   ++reloads_;
   const std::string info = std::to_string(diff.unchanged.size()) + " unchanged, " +
                            std::to_string(diff.changed.size()) + " changed, " +
@@ -725,6 +742,8 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
     }
     return {{"reloaded", cfg_.file}, {"reloads", reloads_}};
   }
+  // ControlServer subscribes the client after this reply; events come from publish().
+  if (cmd == "monitor") return nlohmann::json::object();
   throw control::CommandError("unknown command '" + std::string(cmd) + "'");
 }
 
@@ -733,7 +752,7 @@ std::string Daemon::metrics_text() {
   auto line = [&](const std::string& name, const std::string& labels, double value) {
     out += name;
     if (!labels.empty()) out += "{" + labels + "}";
-    out += " " + std::to_string(value) + "\n";
+    out += fmt::format(" {}\n", value);  // shortest exact form: 7017, 0.222
   };
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
   out += "# HELP gpioirq_edges_total Edge events read from the kernel per line.\n# TYPE gpioirq_edges_total counter\n";

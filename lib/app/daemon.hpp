@@ -70,6 +70,10 @@ class Daemon final : public control::CommandHandler {
                         double sim_rate, int sim_shape);
   void remove_stream(StreamBase& s);
   void on_wake();
+  void drain(std::size_t max_records);
+  void start_ingest();
+  // A wake decodes at most this many records before the loop serves its other work.
+  static constexpr std::size_t kMaxRecordsPerWake = 16384;
   void dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real);
   void drain_imus(bool everything);
   void arm_button_timer(ButtonStream& b);

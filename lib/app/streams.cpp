@@ -54,9 +54,15 @@ ImuStream::ImuStream(const config::ImuConfig& c, core::ThreadSafeFlag& wake_flag
   }
 }
 
-void ImuStream::start_timer() {
+void ImuStream::make_timer() {
   timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   if (!timer) throw std::system_error(errno, std::system_category(), "timerfd_create");
+}
+
+void ImuStream::arm_timer() {
+  itimerspec current{};
+  ::timerfd_gettime(timer.get(), &current);
+  if (current.it_interval.tv_sec || current.it_interval.tv_nsec) return;  // already ticking
   const long period = static_cast<long>(1'000'000'000ull / cfg.rate_hz);
   itimerspec spec{};
   spec.it_interval.tv_sec = period / 1'000'000'000;

@@ -101,7 +101,8 @@ struct ImuStream final : StreamBase, gpio::RtLineHook, gpio::RtTimerHook {
   std::uint64_t overruns_logged = 0;
   std::string file;
 
-  void start_timer();
+  void make_timer();  // the timerfd, unarmed: its fd joins the RT thread's poll set
+  void arm_timer();   // just before the RT thread starts, so no tick is missed before it runs
   void sample(std::uint64_t ts_ns) noexcept;
   bool on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
                std::int64_t& value) noexcept override;

@@ -40,7 +40,8 @@ std::string seconds_text(std::chrono::milliseconds ms) {
 std::string group_advice(const std::string& socket_path) {
   struct stat st {};
   if (::stat(socket_path.c_str(), &st) != 0 || st.st_gid == 0) return "";
-  if (const group* gr = ::getgrgid(st.st_gid)) return " (add yourself to group '" + std::string(gr->gr_name) + "')";
+  if (const group* gr = ::getgrgid(st.st_gid))
+    return " (add yourself to group '" + std::string(gr->gr_name) + "')";
   return " (add yourself to group " + std::to_string(st.st_gid) + ")";
 }
 
@@ -66,22 +67,25 @@ ControlClient::ControlClient(const std::string& socket_path, std::chrono::millis
     const int err = errno;
     switch (err) {
       case ENOENT:
-        throw ClientError(ExitCode::not_running, "gpioirqd is not running (no socket at " + path_ + ")");
+        throw ClientError(ExitCode::not_running,
+                          "gpioirqd is not running (no socket at " + path_ + ")");
       case ECONNREFUSED:
         throw ClientError(ExitCode::not_running,
                           "gpioirqd is not running (nobody listening on " + path_ + ")");
       case ENOTDIR:
-        throw ClientError(ExitCode::not_running, "gpioirqd is not running (no socket at " + path_ + ")");
+        throw ClientError(ExitCode::not_running,
+                          "gpioirqd is not running (no socket at " + path_ + ")");
       case EACCES:
       case EPERM:
-        throw ClientError(ExitCode::permission, "permission denied on " + path_ + ": " + std::strerror(err) +
-                                                    group_advice(path_));
+        throw ClientError(ExitCode::permission, "permission denied on " + path_ + ": " +
+                                                    std::strerror(err) + group_advice(path_));
       case EAGAIN:
         // The daemon's accept backlog stayed full for the whole timeout.
         throw ClientError(ExitCode::protocol, "gpioirqd did not accept the connection on " + path_ +
                                                   " within " + seconds_text(timeout_));
       default:
-        throw ClientError(ExitCode::protocol, "cannot connect to " + path_ + ": " + std::strerror(err));
+        throw ClientError(ExitCode::protocol,
+                          "cannot connect to " + path_ + ": " + std::strerror(err));
     }
   }
   // From here on every wait is a poll() with its own deadline.
@@ -104,7 +108,8 @@ void ControlClient::send_line(std::string_view line) {
     if (n < 0 && errno == EAGAIN) {
       pollfd p{fd_.get(), POLLOUT, 0};
       if (::poll(&p, 1, remaining_ms(deadline)) == 0)
-        throw ClientError(ExitCode::protocol, "timed out sending to gpioirqd after " + seconds_text(timeout_));
+        throw ClientError(ExitCode::protocol,
+                          "timed out sending to gpioirqd after " + seconds_text(timeout_));
       continue;
     }
     if (errno == EPIPE || errno == ECONNRESET)
@@ -139,8 +144,9 @@ std::optional<std::string> ControlClient::read_line(int timeout_ms) {
       throw ClientError(ExitCode::protocol, std::string("poll: ") + std::strerror(errno));
     }
     if (r == 0)
-      throw ClientError(ExitCode::protocol, "no reply from gpioirqd within " +
-                                                seconds_text(std::chrono::milliseconds(timeout_ms)));
+      throw ClientError(
+          ExitCode::protocol,
+          "no reply from gpioirqd within " + seconds_text(std::chrono::milliseconds(timeout_ms)));
     char chunk[16384];
     const ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
     if (n > 0) {
@@ -148,7 +154,8 @@ std::optional<std::string> ControlClient::read_line(int timeout_ms) {
       continue;
     }
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0 && errno != ECONNRESET) throw ClientError(ExitCode::protocol, std::string("recv: ") + std::strerror(errno));
+    if (n < 0 && errno != ECONNRESET)
+      throw ClientError(ExitCode::protocol, std::string("recv: ") + std::strerror(errno));
     // End of stream (or reset after the daemon closed with our data unread): a final
     // unterminated line still counts.
     if (!buffer_.empty()) {
@@ -170,15 +177,18 @@ std::optional<nlohmann::json> ControlClient::read_json(int timeout_ms, std::stri
   return parsed;
 }
 
-nlohmann::json ControlClient::request(std::string_view cmd, const nlohmann::json& args, std::string* raw) {
+nlohmann::json ControlClient::request(std::string_view cmd, const nlohmann::json& args,
+                                      std::string* raw) {
   send_line(request_line(cmd, args));
   auto reply = read_json(static_cast<int>(timeout_.count()), raw);
-  if (!reply) throw ClientError(ExitCode::not_running, "gpioirqd closed the connection without replying");
+  if (!reply)
+    throw ClientError(ExitCode::not_running, "gpioirqd closed the connection without replying");
   const auto v = reply->find("v");
   if (v == reply->end() || *v != kProtocolVersion)
-    throw ClientError(ExitCode::protocol, "gpioirqd replied with protocol version " +
-                                              (v == reply->end() ? std::string("(none)") : v->dump()) +
-                                              "; this gpioirqctl speaks v 1");
+    throw ClientError(ExitCode::protocol,
+                      "gpioirqd replied with protocol version " +
+                          (v == reply->end() ? std::string("(none)") : v->dump()) +
+                          "; this gpioirqctl speaks v 1");
   if (!reply->contains("ok") || !(*reply)["ok"].is_boolean())
     throw ClientError(ExitCode::protocol, "reply from gpioirqd lacks \"ok\"");
   return *reply;

@@ -26,7 +26,8 @@ enum class ExitCode : int {
 
 class ClientError : public std::runtime_error {
  public:
-  ClientError(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ClientError(ExitCode code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
   ExitCode code() const noexcept { return code_; }
 
  private:
@@ -44,7 +45,8 @@ class ControlClient {
   // null) receives the line as the daemon sent it. The reply may carry ok=false: that is
   // for the caller to judge. Throws ClientError(protocol) on timeout or a malformed reply,
   // ClientError(not_running) if the daemon closes the connection.
-  nlohmann::json request(std::string_view cmd, const nlohmann::json& args = nlohmann::json::object(),
+  nlohmann::json request(std::string_view cmd,
+                         const nlohmann::json& args = nlohmann::json::object(),
                          std::string* raw = nullptr);
 
   void send_line(std::string_view line);  // '\n' appended if missing

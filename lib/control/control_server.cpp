@@ -95,7 +95,9 @@ ControlServer::ControlServer(loop::EventLoop& loop, CommandHandler& handler, Ser
       sweep_timer_(loop, [this] { on_sweep(); }),
       accept_retry_timer_(loop, [this] { arm_accept(); }) {}
 
-ControlServer::~ControlServer() { stop(); }
+ControlServer::~ControlServer() {
+  stop();
+}
 
 void ControlServer::start() {
   listener_.emplace(ListenSocketOptions{options_.socket_path, options_.socket_group});
@@ -122,7 +124,9 @@ void ControlServer::arm_accept() noexcept {
   }
 }
 
-void ControlServer::AcceptOp::complete(int res, std::uint32_t /*flags*/) { server_.on_accept(res); }
+void ControlServer::AcceptOp::complete(int res, std::uint32_t /*flags*/) {
+  server_.on_accept(res);
+}
 
 void ControlServer::on_accept(int res) {
   Guard guard(*this);
@@ -171,8 +175,8 @@ void ControlServer::on_accept(int res) {
 
 void ControlServer::reject(int fd) noexcept {
   // A fresh socket's send buffer is empty, so this short line cannot block or be cut.
-  const std::string line =
-      error_line("too many clients (" + std::to_string(options_.max_clients) + "); try again later");
+  const std::string line = error_line("too many clients (" + std::to_string(options_.max_clients) +
+                                      "); try again later");
   [[maybe_unused]] const auto n = ::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
@@ -188,7 +192,8 @@ void ControlServer::on_sweep() {
     } else if (!s.monitor_ && now - s.last_activity_ns_ >= idle) {
       if (s.queued() == 0 && !s.send_op_.in_flight()) {
         finish(s, CloseReason::idle,
-               error_line("idle for " + std::to_string(options_.idle_timeout.count()) + " ms; closing"));
+               error_line("idle for " + std::to_string(options_.idle_timeout.count()) +
+                          " ms; closing"));
       } else {
         close_now(s, CloseReason::idle);  // not reading its replies either
       }
@@ -431,22 +436,25 @@ bool ControlServer::wants(std::string_view name) const noexcept {
 
 void ControlServer::publish(std::string_view name, const nlohmann::json& event) {
   if (monitors_.empty() || !wants(name)) return;
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
   std::string& line = event_scratch_;
   line.assign(R"({"v":1,"name":)");
-  line += nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  line += nlohmann::json(name).dump(-1, ' ', false, kReplace);
   if (event.is_object()) {
-    if (!event.empty()) {
+    // Member by member: an event that carries its own "v" or "name" must not give the
+    // line duplicate keys.
+    for (const auto& [key, value] : event.items()) {
+      if (key == "v" || key == "name") continue;
       line += ',';
-      const std::string body = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      line.append(body, 1, std::string::npos);  // members and the closing brace
-    } else {
-      line += '}';
+      line += nlohmann::json(key).dump(-1, ' ', false, kReplace);
+      line += ':';
+      line += value.dump(-1, ' ', false, kReplace);
     }
   } else {
     line += R"(,"event":)";
-    line += event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    line += '}';
+    line += event.dump(-1, ' ', false, kReplace);
   }
+  line += '}';
   queue_event(name, line);
 }
 

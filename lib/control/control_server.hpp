@@ -68,8 +68,9 @@ class ControlServer {
   bool wants(std::string_view name) const noexcept;
 
   // Sends an event to every monitor client whose filter matches `name` (an empty filter
-  // matches all). The line sent is {"v":1,"name":name, ...event's members} (a non-object
-  // event goes under "event"). Costs one branch when nobody monitors.
+  // matches all). The line sent is {"v":1,"name":name, ...event's members} (the event's
+  // own "v" and "name", if any, are left out; a non-object event goes under "event").
+  // Costs one branch when nobody monitors.
   void publish(std::string_view name, const nlohmann::json& event);
   // Same, for a line the caller serialized itself: a complete JSON object with "v":1 and
   // "name", without the trailing newline.

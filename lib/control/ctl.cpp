@@ -30,15 +30,17 @@ nlohmann::json names_args(const CtlOptions& options) {
 int report_daemon_error(const nlohmann::json& reply, std::ostream& err) {
   const auto error = reply.find("error");
   err << "gpioirqctl: gpioirqd: "
-      << (error != reply.end() && error->is_string() ? error->get<std::string>() : reply.dump()) << '\n';
+      << (error != reply.end() && error->is_string() ? error->get<std::string>() : reply.dump())
+      << '\n';
   return static_cast<int>(ExitCode::daemon_error);
 }
 
-int run_simple(ControlClient& client, const CtlOptions& options, std::ostream& out, std::ostream& err) {
+int run_simple(ControlClient& client, const CtlOptions& options, std::ostream& out,
+               std::ostream& err) {
   const bool takes_names = options.command != "reload" && options.command != "metrics";
   std::string raw;
-  const nlohmann::json reply =
-      client.request(options.command, takes_names ? names_args(options) : nlohmann::json::object(), &raw);
+  const nlohmann::json reply = client.request(
+      options.command, takes_names ? names_args(options) : nlohmann::json::object(), &raw);
   if (options.json) {
     out << raw << '\n';
     return reply["ok"].get<bool>() ? 0 : static_cast<int>(ExitCode::daemon_error);
@@ -60,7 +62,8 @@ int run_simple(ControlClient& client, const CtlOptions& options, std::ostream& o
   return 0;
 }
 
-int run_monitor(ControlClient& client, const CtlOptions& options, std::ostream& out, std::ostream& err) {
+int run_monitor(ControlClient& client, const CtlOptions& options, std::ostream& out,
+                std::ostream& err) {
   std::string raw;
   const nlohmann::json reply = client.request("monitor", names_args(options), &raw);
   if (!reply["ok"].get<bool>()) {
@@ -86,7 +89,9 @@ int run_monitor(ControlClient& client, const CtlOptions& options, std::ostream& 
 
 // Raw keyboard and the alternate screen for `top`, put back however top ends.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_interrupt(int) { g_interrupted = true; }
+extern "C" void on_interrupt(int) {
+  g_interrupted = true;
+}
 
 class Terminal {
  public:
@@ -132,7 +137,8 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out, std::ostream& err) {
+int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out,
+            std::ostream& err) {
   TopState state;
   auto fetch = [&](const char* cmd) {
     nlohmann::json reply = client.request(cmd);
@@ -152,8 +158,8 @@ int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out,
   const int interval_ms = static_cast<int>(options.interval_s * 1000);
   for (;;) {
     const auto started = std::chrono::steady_clock::now();
-    const std::string frame =
-        render_top_frame(fetch("status"), fetch("latency"), state, now_seconds(), terminal.rows() - 1);
+    const std::string frame = render_top_frame(fetch("status"), fetch("latency"), state,
+                                               now_seconds(), terminal.rows() - 1);
     std::string screen = "\x1b[H";
     for (std::size_t pos = 0; pos < frame.size();) {
       const auto nl = frame.find('\n', pos);
@@ -166,7 +172,8 @@ int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out,
     // Wait out the interval, watching the keyboard.
     for (;;) {
       const auto left = std::chrono::milliseconds(interval_ms) -
-                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - started);
       if (g_interrupted) return 0;
       if (left.count() <= 0) break;
       pollfd p{STDIN_FILENO, POLLIN, 0};
@@ -189,7 +196,8 @@ std::string exit_codes_help() {
          "  2  usage error on the command line\n"
          "  3  gpioirqd is not running (no socket, nobody listening, or it went away)\n"
          "  4  permission denied on the control socket\n"
-         "  5  protocol error or timeout\n";
+         "  5  protocol error or timeout\n"
+         "  6  decode: the file decoded, but frames were missing or bytes were skipped\n";
 }
 
 int run_ctl(const CtlOptions& options, std::ostream& out, std::ostream& err) {

@@ -10,16 +10,16 @@
 namespace gpioirq::control {
 
 struct CtlOptions {
-  std::string command;  // status, encoders, buttons, counters, imu, latency, monitor, top,
-                        // reset, reload, metrics
+  std::string command;      // status, encoders, buttons, counters, imu, latency, monitor, top,
+                            // reset, reload, metrics
   std::string socket_path;  // already resolved: --socket, else $GPIOIRQ_SOCKET, else default
   bool json = false;        // print the daemon's raw reply lines
   double timeout_s = 5.0;   // connect and per-reply timeout
-  std::vector<std::string> names;        // filter (query commands, monitor, reset)
-  std::string format = "%t %n %e %v";    // monitor line format (render.hpp format_event)
-  unsigned long long max_events = 0;     // monitor: stop after this many; 0 = until closed
-  double interval_s = 1.0;               // top refresh interval
-  bool terminal = false;  // top: stdout is a terminal (else one frame without escapes)
+  std::vector<std::string> names;      // filter (query commands, monitor, reset)
+  std::string format = "%t %n %e %v";  // monitor line format (render.hpp format_event)
+  unsigned long long max_events = 0;   // monitor: stop after this many; 0 = until closed
+  double interval_s = 1.0;             // top refresh interval
+  bool terminal = false;               // top: stdout is a terminal (else one frame without escapes)
 };
 
 // Runs one command; returns the process exit code (control::ExitCode values).

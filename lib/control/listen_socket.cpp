@@ -25,9 +25,9 @@ sockaddr_un make_address(const std::string& path) {
   addr.sun_family = AF_UNIX;
   if (path.empty()) throw std::runtime_error("control socket: the socket path is empty");
   if (path.size() >= sizeof addr.sun_path)
-    throw std::runtime_error("control socket: path '" + path + "' is " + std::to_string(path.size()) +
-                             " bytes; a UNIX socket path must be under " +
-                             std::to_string(sizeof addr.sun_path));
+    throw std::runtime_error(
+        "control socket: path '" + path + "' is " + std::to_string(path.size()) +
+        " bytes; a UNIX socket path must be under " + std::to_string(sizeof addr.sun_path));
   std::memcpy(addr.sun_path, path.data(), path.size());
   return addr;
 }
@@ -54,15 +54,18 @@ void remove_stale(const std::string& path, const sockaddr_un& addr) {
     fail("cannot stat '" + path + "'", errno);
   }
   if (!S_ISSOCK(st.st_mode))
-    throw std::runtime_error("control socket: '" + path + "' exists and is not a socket; not replacing it");
+    throw std::runtime_error("control socket: '" + path +
+                             "' exists and is not a socket; not replacing it");
   core::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!probe) fail("socket()", errno);
   if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0)
     throw std::runtime_error("control socket: another process is listening on '" + path +
                              "' (is gpioirqd already running?)");
   const int err = errno;
-  if (err != ECONNREFUSED && err != ENOENT) fail("cannot probe existing socket '" + path + "'", err);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail("cannot remove stale socket '" + path + "'", errno);
+  if (err != ECONNREFUSED && err != ENOENT)
+    fail("cannot probe existing socket '" + path + "'", err);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    fail("cannot remove stale socket '" + path + "'", errno);
 }
 
 }  // namespace
@@ -111,7 +114,8 @@ ListenSocket::~ListenSocket() {
   if (!fd_ || path_.empty()) return;
   struct stat st {};
   // Only our own file: a second daemon may have replaced it after a failed start of ours.
-  if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) ::unlink(path_.c_str());
+  if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
+    ::unlink(path_.c_str());
 }
 
 }  // namespace gpioirq::control

@@ -14,8 +14,8 @@ namespace gpioirq::control {
 
 struct ListenSocketOptions {
   std::string path;
-  std::string group;     // empty: keep the daemon's group
-  int backlog = 4096;    // the kernel clamps to net.core.somaxconn
+  std::string group;   // empty: keep the daemon's group
+  int backlog = 4096;  // the kernel clamps to net.core.somaxconn
 };
 
 class ListenSocket {

@@ -23,10 +23,14 @@ constexpr std::array<CommandSpec, 10> kCommands{{
 
 std::string_view type_name(ArgType type) {
   switch (type) {
-    case ArgType::string_array: return "an array of strings";
-    case ArgType::string: return "a string";
-    case ArgType::boolean: return "a boolean";
-    case ArgType::unsigned_integer: return "a non-negative integer";
+    case ArgType::string_array:
+      return "an array of strings";
+    case ArgType::string:
+      return "a string";
+    case ArgType::boolean:
+      return "a boolean";
+    case ArgType::unsigned_integer:
+      return "a non-negative integer";
   }
   return "?";
 }
@@ -38,9 +42,12 @@ bool has_type(const nlohmann::json& value, ArgType type) {
       for (const auto& item : value)
         if (!item.is_string()) return false;
       return true;
-    case ArgType::string: return value.is_string();
-    case ArgType::boolean: return value.is_boolean();
-    case ArgType::unsigned_integer: return value.is_number_unsigned();
+    case ArgType::string:
+      return value.is_string();
+    case ArgType::boolean:
+      return value.is_boolean();
+    case ArgType::unsigned_integer:
+      return value.is_number_unsigned();
   }
   return false;
 }
@@ -73,7 +80,9 @@ std::string finish(nlohmann::json reply) {
 
 }  // namespace
 
-std::span<const CommandSpec> commands() noexcept { return kCommands; }
+std::span<const CommandSpec> commands() noexcept {
+  return kCommands;
+}
 
 const CommandSpec* find_command(std::string_view name) noexcept {
   for (const auto& spec : kCommands)
@@ -154,7 +163,8 @@ Validation parse_and_validate(std::string_view line, nlohmann::json& out) {
     Validation result;
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; the rest says where and why.
     std::string_view what = e.what();
-    if (const auto close = what.find("] "); what.starts_with("[json.exception") && close != what.npos)
+    if (const auto close = what.find("] ");
+        what.starts_with("[json.exception") && close != what.npos)
       what.remove_prefix(close + 2);
     result.error = "malformed JSON: " + std::string(what);
     return result;

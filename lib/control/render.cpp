@@ -9,7 +9,9 @@
 namespace gpioirq::control {
 namespace {
 
-bool is_meta(const std::string& key) { return key == "v" || key == "ok" || key == "id"; }
+bool is_meta(const std::string& key) {
+  return key == "v" || key == "ok" || key == "id";
+}
 
 bool is_table(const nlohmann::json& value) {
   if (!value.is_array() || value.empty()) return false;
@@ -19,13 +21,14 @@ bool is_table(const nlohmann::json& value) {
 bool is_bucket_list(const nlohmann::json& value) {
   if (!value.is_array()) return false;
   return std::all_of(value.begin(), value.end(), [](const auto& b) {
-    return b.is_array() && b.size() == 3 && b[0].is_number() && b[1].is_number() && b[2].is_number();
+    return b.is_array() && b.size() == 3 && b[0].is_number() && b[1].is_number() &&
+           b[2].is_number();
   });
 }
 
 bool is_scalar_array(const nlohmann::json& value) {
-  return value.is_array() &&
-         std::none_of(value.begin(), value.end(), [](const auto& item) { return item.is_structured(); });
+  return value.is_array() && std::none_of(value.begin(), value.end(),
+                                          [](const auto& item) { return item.is_structured(); });
 }
 
 std::string row_label(const nlohmann::json& row, std::size_t index) {
@@ -73,8 +76,8 @@ void render_table_of(const std::string& title, const nlohmann::json& rows, std::
       const auto unit = row.find("unit");
       out << indent << "  histogram " << row_label(row, index) << ":\n";
       std::ostringstream hist;
-      render_histogram(*buckets, unit != row.end() && unit->is_string() ? unit->get<std::string>() : "ns",
-                       hist);
+      render_histogram(
+          *buckets, unit != row.end() && unit->is_string() ? unit->get<std::string>() : "ns", hist);
       std::istringstream lines(hist.str());
       for (std::string line; std::getline(lines, line);) out << indent << "    " << line << '\n';
     }
@@ -102,7 +105,8 @@ void render_object(const nlohmann::json& body, std::ostream& out, const std::str
       const auto unit = body.find("unit");
       out << indent << "histogram:\n";
       std::ostringstream hist;
-      render_histogram(value, unit != body.end() && unit->is_string() ? unit->get<std::string>() : "ns", hist);
+      render_histogram(
+          value, unit != body.end() && unit->is_string() ? unit->get<std::string>() : "ns", hist);
       std::istringstream lines(hist.str());
       for (std::string line; std::getline(lines, line);) out << indent << "  " << line << '\n';
     } else if (value.is_array() && !value.empty() && !is_scalar_array(value)) {
@@ -115,8 +119,8 @@ void render_object(const nlohmann::json& body, std::ostream& out, const std::str
 }
 
 bool is_rate_column(const std::string& column) {
-  static constexpr std::array<std::string_view, 7> kSuffixes{"edges", "events", "frames", "pulses",
-                                                             "presses", "count", "total"};
+  static constexpr std::array<std::string_view, 7> kSuffixes{
+      "edges", "events", "frames", "pulses", "presses", "count", "total"};
   return std::any_of(kSuffixes.begin(), kSuffixes.end(),
                      [&](std::string_view suffix) { return column.ends_with(suffix); });
 }
@@ -125,11 +129,16 @@ bool is_rate_column(const std::string& column) {
 
 std::string cell_text(const nlohmann::json& value) {
   switch (value.type()) {
-    case nlohmann::json::value_t::null: return "-";
-    case nlohmann::json::value_t::string: return value.get<std::string>();
-    case nlohmann::json::value_t::boolean: return value.get<bool>() ? "yes" : "no";
-    case nlohmann::json::value_t::number_integer: return std::to_string(value.get<std::int64_t>());
-    case nlohmann::json::value_t::number_unsigned: return std::to_string(value.get<std::uint64_t>());
+    case nlohmann::json::value_t::null:
+      return "-";
+    case nlohmann::json::value_t::string:
+      return value.get<std::string>();
+    case nlohmann::json::value_t::boolean:
+      return value.get<bool>() ? "yes" : "no";
+    case nlohmann::json::value_t::number_integer:
+      return std::to_string(value.get<std::int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+      return std::to_string(value.get<std::uint64_t>());
     case nlohmann::json::value_t::number_float: {
       const double d = value.get<double>();
       if (!std::isfinite(d)) return std::isnan(d) ? "nan" : (d > 0 ? "inf" : "-inf");
@@ -137,7 +146,8 @@ std::string cell_text(const nlohmann::json& value) {
       std::snprintf(buf, sizeof buf, "%.6g", d);
       return buf;
     }
-    default: return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    default:
+      return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 }
 
@@ -202,7 +212,8 @@ void render_histogram(const nlohmann::json& buckets, std::string_view unit, std:
   std::vector<std::string> labels, counts;
   std::size_t label_width = 0, count_width = 0;
   for (std::size_t i = first; i <= last; ++i) {
-    labels.push_back(cell_text(buckets[i][0]) + " .. " + cell_text(buckets[i][1]) + " " + std::string(unit));
+    labels.push_back(cell_text(buckets[i][0]) + " .. " + cell_text(buckets[i][1]) + " " +
+                     std::string(unit));
     counts.push_back(cell_text(buckets[i][2]));
     label_width = std::max(label_width, labels.back().size());
     count_width = std::max(count_width, counts.back().size());
@@ -234,12 +245,31 @@ std::string format_event(const nlohmann::json& event, std::string_view format) {
     }
     const char spec = format[++i];
     switch (spec) {
-      case 't': out += member("t"); break;
-      case 'n': out += member("name"); break;
-      case 'e': out += member("event"); break;
-      case 'v': out += member("value"); break;
-      case 'j': out += event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); break;
-      case '%': out += '%'; break;
+      case 't': {
+        const char* key = "t";
+        for (const char* candidate : {"t", "ts_ns", "ts", "time"})
+          if (event.contains(candidate)) {
+            key = candidate;
+            break;
+          }
+        out += member(key);
+        break;
+      }
+      case 'n':
+        out += member("name");
+        break;
+      case 'e':
+        out += member("event");
+        break;
+      case 'v':
+        out += member("value");
+        break;
+      case 'j':
+        out += event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        break;
+      case '%':
+        out += '%';
+        break;
       case '{': {
         const auto close = format.find('}', i + 1);
         if (close == std::string_view::npos) {
@@ -301,7 +331,8 @@ std::string render_top_frame(const nlohmann::json& status, const nlohmann::json&
             const double value = it->get<double>();
             current[key] = value;
             const auto prev = state.previous.find(key);
-            if (prev != state.previous.end() && dt > 0) rate = std::round((value - prev->second) / dt * 10) / 10;
+            if (prev != state.previous.end() && dt > 0)
+              rate = std::round((value - prev->second) / dt * 10) / 10;
           }
           line.push_back(rate);
         } else {
@@ -315,7 +346,8 @@ std::string render_top_frame(const nlohmann::json& status, const nlohmann::json&
   };
   for (const auto* reply : {&status, &latency})
     for (const auto& [key, value] : reply->items())
-      if (is_table(value)) table(reply == &latency && key != "latency" ? "latency " + key : key, value);
+      if (is_table(value))
+        table(reply == &latency && key != "latency" ? "latency " + key : key, value);
 
   state.previous = std::move(current);
   state.previous_time_s = now_s;

@@ -32,7 +32,8 @@ void render_body(const nlohmann::json& body, std::ostream& out);
 void render_histogram(const nlohmann::json& buckets, std::string_view unit, std::ostream& out,
                       int bar_width = 40);
 
-// One monitor event in a gpiomon-like format: %t time ("t"), %n name, %e event, %v value,
+// One monitor event in a gpiomon-like format: %t time (the first of "t", "ts_ns", "ts",
+// "time"), %n name, %e event, %v value,
 // %{key} any member, %j the whole event as JSON, %% a percent sign. Missing members "-".
 std::string format_event(const nlohmann::json& event, std::string_view format);
 

@@ -4,14 +4,22 @@ namespace gpioirq::control {
 
 std::string_view to_string(CloseReason reason) noexcept {
   switch (reason) {
-    case CloseReason::eof: return "eof";
-    case CloseReason::idle: return "idle";
-    case CloseReason::line_too_long: return "line_too_long";
-    case CloseReason::peer_gone: return "peer_gone";
-    case CloseReason::too_slow: return "too_slow";
-    case CloseReason::over_capacity: return "over_capacity";
-    case CloseReason::error: return "error";
-    case CloseReason::shutdown: return "shutdown";
+    case CloseReason::eof:
+      return "eof";
+    case CloseReason::idle:
+      return "idle";
+    case CloseReason::line_too_long:
+      return "line_too_long";
+    case CloseReason::peer_gone:
+      return "peer_gone";
+    case CloseReason::too_slow:
+      return "too_slow";
+    case CloseReason::over_capacity:
+      return "over_capacity";
+    case CloseReason::error:
+      return "error";
+    case CloseReason::shutdown:
+      return "shutdown";
   }
   return "unknown";
 }

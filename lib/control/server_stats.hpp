@@ -31,9 +31,9 @@ struct ServerStats {
   std::size_t monitors = 0;  // of which in monitor mode
   std::uint64_t accepted = 0;
   std::uint64_t accept_errors = 0;
-  std::uint64_t requests = 0;       // request lines received
-  std::uint64_t error_replies = 0;  // {"ok":false} replies sent
-  std::uint64_t events_published = 0;  // publish() calls that reached at least one monitor
+  std::uint64_t requests = 0;            // request lines received
+  std::uint64_t error_replies = 0;       // {"ok":false} replies sent
+  std::uint64_t events_published = 0;    // publish() calls that reached at least one monitor
   std::uint64_t event_lines_queued = 0;  // event lines queued, summed over monitors
   std::uint64_t bytes_received = 0;
   std::uint64_t bytes_sent = 0;

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <future>
+#include <pthread.h>
 #include <stdexcept>
 #include <system_error>
 
@@ -63,31 +63,45 @@ void IngestThread::start() {
   if (running()) return;
   std::uint64_t drained = 0;
   [[maybe_unused]] ssize_t r = ::read(stop_fd_.get(), &drained, sizeof drained);
-  std::promise<void> started;
-  auto ready = started.get_future();
+  // The poll set is fixed while the thread runs; built here so the thread allocates nothing.
+  poll_fds_.clear();
+  poll_fds_.push_back({stop_fd_.get(), POLLIN, 0});
+  for (const auto& s : sources_) poll_fds_.push_back({s.source->fd(), POLLIN, 0});
+  for (const auto* t : timers_) poll_fds_.push_back({t->fd(), POLLIN, 0});
   granted_ = RtGranted{};
-  thread_ = std::thread([this, &started] {
-    apply_thread_rt(request_, granted_);
-    started.set_value();
-    run();
-  });
-  ready.wait();
+  // A small explicit stack: under mlockall the default 8 MiB would all be resident, and
+  // the RT path needs a few KiB (its buffers are members, allocated up front).
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kStackBytes);
+  started_.store(false);
+  const int err = ::pthread_create(
+      &thread_, &attr,
+      [](void* self) -> void* {
+        auto* me = static_cast<IngestThread*>(self);
+        apply_thread_rt(me->request_, me->granted_);
+        me->started_.store(true, std::memory_order_release);
+        me->started_.notify_one();
+        me->run();
+        return nullptr;
+      },
+      this);
+  pthread_attr_destroy(&attr);
+  if (err != 0) throw std::system_error(err, std::system_category(), "starting the RT ingest thread");
+  running_ = true;
+  started_.wait(false, std::memory_order_acquire);
 }
 
 void IngestThread::stop() {
   if (!running()) return;
   const std::uint64_t one = 1;
   [[maybe_unused]] ssize_t r = ::write(stop_fd_.get(), &one, sizeof one);
-  thread_.join();
+  ::pthread_join(thread_, nullptr);
+  running_ = false;
 }
 
 void IngestThread::run() noexcept {
-  // The poll set is fixed while the thread runs; sized once here, before the loop.
-  std::vector<pollfd> fds;
-  fds.reserve(1 + sources_.size() + timers_.size());
-  fds.push_back({stop_fd_.get(), POLLIN, 0});
-  for (const auto& s : sources_) fds.push_back({s.source->fd(), POLLIN, 0});
-  for (const auto* t : timers_) fds.push_back({t->fd(), POLLIN, 0});
+  std::vector<pollfd>& fds = poll_fds_;
   const std::size_t first_timer = 1 + sources_.size();
   if (auto* hook = on_rt_thread_ready.load(std::memory_order_acquire)) hook();
 

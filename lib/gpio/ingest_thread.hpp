@@ -14,11 +14,13 @@
 // stopped; a reload stops it, swaps what changed and starts it again. The kernel keeps
 // queuing edges on the line requests meanwhile, so no edge is lost across a reload.
 
+#include <poll.h>
+#include <pthread.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include "core/spsc_ring.hpp"
@@ -80,7 +82,7 @@ class IngestThread {
 
   void start();
   void stop();
-  bool running() const noexcept { return thread_.joinable(); }
+  bool running() const noexcept { return running_; }
 
   core::SpscRing<EdgeRecord>& ring() noexcept { return ring_; }
   core::ThreadSafeFlag& wake() noexcept { return wake_; }
@@ -132,7 +134,11 @@ class IngestThread {
   std::vector<std::unique_ptr<LineState>> lines_;
   std::vector<SourceBinding> sources_;
   std::vector<RtTimerHook*> timers_;
-  std::thread thread_;
+  std::vector<pollfd> poll_fds_;
+  static constexpr std::size_t kStackBytes = 256 * 1024;
+  pthread_t thread_{};
+  bool running_ = false;
+  std::atomic<bool> started_{false};
 
   // RT thread's working memory, allocated at construction.
   static constexpr std::size_t kBatch = 256;

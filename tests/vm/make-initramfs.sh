@@ -62,6 +62,8 @@ copy_host_path() {
 for bin in "$@"; do
   [[ -x "$bin" ]] || { echo "make-initramfs: not an executable: $bin" >&2; exit 1; }
   install -m 0755 "$bin" "$root/usr/local/bin/$(basename "$bin")"
+  # Debug info only slows the VM's unpacking of the archive.
+  strip --strip-debug "$root/usr/local/bin/$(basename "$bin")" 2>/dev/null || true
   # ldd prints "name => /path (addr)" for libraries and "/path (addr)" for the loader;
   # static binaries print "not a dynamic executable" (ldd then exits 1).
   while read -r lib; do

@@ -163,10 +163,16 @@ def main() -> int:
 
     if not args.quiet:
         inside = False
+        in_file = False
         for line in lines:
             if "@@GPIOIRQ-BEGIN" in line:
                 inside = True
-            if inside and "@@GPIOIRQ-FILE" not in line:
+            if "@@GPIOIRQ-FILE-END" in line:
+                in_file = False
+            elif "@@GPIOIRQ-FILE" in line:
+                in_file = True
+                print(f"  | {line.strip()} (base64, decoded into {out_dir})")
+            elif inside and not in_file:
                 print(f"  | {line}")
             if "@@GPIOIRQ-END" in line:
                 break

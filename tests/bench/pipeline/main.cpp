@@ -8,6 +8,7 @@
 //
 // Benchmarks are not tests: nothing here passes or fails the build.
 
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,29 +41,38 @@ struct Options {
   double idle_seconds = 10;
   double demo_seconds = 5;
   double start_rate = 250'000;
-  double max_rate = 8'000'000;
+  double max_rate = 4'000'000;
   double resolution = 1.1;  // stop bisecting when hi/lo is below this
   std::string config = GPIOIRQ_SOURCE_DIR "/config/demo.toml";
   std::string dir = "/tmp";
   std::string json_out;  // every trial's JSON, one per line
   bool skip_rate = false;
+  int loop_fifo = 0;  // > 0: also search with the loop thread at SCHED_FIFO this priority
 };
 
 std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
 std::vector<json> g_all;  // every trial run, for --json-out
 
-json run_child(const Options& o, const std::string& kind, double rate, double seconds, int log_edges, int mlock) {
+json run_child(const Options& o, const std::string& kind, double rate, double seconds, int log_edges, int mlock,
+               int loop_fifo = 0) {
   std::ostringstream cmd;
   cmd << "'" << self_exe() << "' trial --kind " << kind << " --rate " << std::fixed << rate << " --seconds "
       << seconds << " --log-edges " << log_edges << " --mlock " << mlock << " --config '" << o.config
-      << "' --dir '" << o.dir << "'";
+      << "' --dir '" << o.dir << "' --loop-fifo " << loop_fifo;
   FILE* p = ::popen(cmd.str().c_str(), "r");
   if (!p) throw std::runtime_error("popen failed");
   std::string text;
   char buf[4096];
   while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
   const int rc = ::pclose(p);
+  if (kind == "rate" && WIFSIGNALED(rc) && WTERMSIG(rc) == SIGALRM) {
+    // The trial's watchdog (trial.cpp): the daemon did not stop on time.
+    json j = {{"pass", false}, {"timed_out", true}, {"rate", rate},
+              {"why", {"did not stop within its watchdog: the loop never got back to its timers"}}};
+    g_all.push_back(j);
+    return j;
+  }
   if (rc != 0 || text.empty()) throw std::runtime_error("trial failed (status " + std::to_string(rc) + "): " + cmd.str());
   json j = json::parse(text);
   g_all.push_back(j);
@@ -113,13 +123,13 @@ struct SearchResult {
 // failure (or down until a pass), bisect to `resolution`, then confirm with `runs` runs.
 // A failing probe is run once more before it counts as a failure (the machine is shared:
 // a burst of someone else's work can starve one run).
-SearchResult search(const Options& o, int log_edges) {
+SearchResult search(const Options& o, int log_edges, int loop_fifo) {
   SearchResult res;
   auto probe = [&](double rate) {
-    json r = run_child(o, "rate", rate, o.seconds, log_edges, -1);
+    json r = run_child(o, "rate", rate, o.seconds, log_edges, -1, loop_fifo);
     std::string note = why_str(r);
     if (!r["pass"].get<bool>()) {
-      json again = run_child(o, "rate", rate, o.seconds, log_edges, -1);
+      json again = run_child(o, "rate", rate, o.seconds, log_edges, -1, loop_fifo);
       note += " / retry: " + why_str(again);
       if (again["pass"].get<bool>()) r = again;
     }
@@ -162,12 +172,13 @@ SearchResult search(const Options& o, int log_edges) {
     }
   }
   // Confirm: the majority of `runs` runs must pass; else step down and try again.
-  for (int attempt = 0; attempt < 3 && lo > 0; ++attempt) {
+  for (int attempt = 0; attempt < 8 && lo >= 1000; ++attempt) {
     res.confirm_runs.clear();
     int passes = 0;
     for (int i = 0; i < o.runs; ++i) {
-      res.confirm_runs.push_back(run_child(o, "rate", lo, o.seconds, log_edges, -1));
-      passes += res.confirm_runs.back()["pass"].get<bool>() ? 1 : 0;
+      json run = run_child(o, "rate", lo, o.seconds, log_edges, -1, loop_fifo);
+      passes += run["pass"].get<bool>() ? 1 : 0;
+      if (!run.value("timed_out", false)) res.confirm_runs.push_back(run);
     }
     std::cerr << fmt::format("  log_edges={} confirm {}: {}/{} pass\n", log_edges, rate_str(lo), passes, o.runs);
     if (passes * 2 > o.runs) {
@@ -176,8 +187,10 @@ SearchResult search(const Options& o, int log_edges) {
       return res;
     }
     res.failed_above = lo;
-    res.failed_why = why_str(res.confirm_runs.back());
-    lo = std::round(lo / o.resolution / 1000) * 1000;
+    res.failed_why = "timed out";
+    for (const auto& run : res.confirm_runs)
+      if (!run["pass"].get<bool>()) res.failed_why = why_str(run);
+    lo = std::round(lo / 1.25 / 1000) * 1000;
   }
   return res;
 }
@@ -195,15 +208,38 @@ void print_cpu_row(const std::string& label, const std::vector<json>& runs) {
                            ns("loop_allocs_per_edge"));
 }
 
-int orchestrate(const Options& o) {
+int orchestrate(Options o) {
+  // One directory for this whole run, removed at the end: a trial stopped by its watchdog
+  // leaves its logs behind.
+  std::string session = (std::filesystem::path(o.dir) / "gpioirq-bench-run-XXXXXX").string();
+  if (!::mkdtemp(session.data())) throw std::runtime_error("mkdtemp " + session + " failed");
+  o.dir = session;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{session};
+
   std::cerr << "bench_pipeline: config " << o.config << ", " << o.runs << " runs per figure, trials of " << o.seconds
             << " s; logs under " << o.dir << "\n";
+  // Keys: log_edges (1, 0) as the daemon runs; 10 + log_edges with the loop at SCHED_FIFO.
   std::map<int, SearchResult> found;
   if (!o.skip_rate)
-    for (int log_edges : {1, 0}) {
-      std::cerr << "searching the highest lossless rate, log_edges = " << (log_edges ? "true" : "false") << "\n";
-      found[log_edges] = search(o, log_edges);
+    for (int fifo : {0, o.loop_fifo}) {
+      if (fifo == 0 && found.count(1)) break;
+      for (int log_edges : {1, 0}) {
+        std::cerr << "searching the highest lossless rate, log_edges = " << (log_edges ? "true" : "false")
+                  << (fifo ? ", loop thread SCHED_FIFO " + std::to_string(fifo) : std::string()) << "\n";
+        found[(fifo ? 10 : 0) + log_edges] = search(o, log_edges, fifo);
+      }
     }
+  auto label = [&](int key) {
+    return fmt::format("`log_edges = {}`{}", key % 10 ? "true" : "false",
+                       key >= 10 ? fmt::format(", loop thread SCHED_FIFO {}", o.loop_fifo) : std::string());
+  };
+  const std::vector<int> keys = {1, 0, 11, 10};
 
   std::cerr << "demo config (RSS, allocations, CPU), " << o.runs << " runs of " << o.demo_seconds << " s\n";
   std::vector<json> demo, demo_nolock;
@@ -217,6 +253,7 @@ int orchestrate(const Options& o) {
   // ---- summary table
   std::uint64_t rt_allocs = 0, rt_alloc_trials = 0;
   for (const auto& r : g_all) {
+    if (r.value("timed_out", false)) continue;
     rt_allocs += r["rt_allocs"].get<std::uint64_t>();
     ++rt_alloc_trials;
   }
@@ -230,9 +267,9 @@ int orchestrate(const Options& o) {
 
   std::cout << "### Pipeline benchmark (sim backend, medians of " << o.runs << " runs)\n\n";
   std::cout << "| measure | goal | result | notes |\n|---|---|---|---|\n";
-  for (int log_edges : {1, 0}) {
-    if (!found.count(log_edges)) continue;
-    const auto& f = found[log_edges];
+  for (int key : keys) {
+    if (!found.count(key)) continue;
+    const auto& f = found[key];
     std::string notes;
     if (f.rate > 0) {
       const auto& runs = f.confirm_runs;
@@ -245,15 +282,15 @@ int orchestrate(const Options& o) {
     } else {
       notes = "no rate passed: " + f.failed_why;
     }
-    std::cout << fmt::format("| highest lossless edge rate, `log_edges = {}` | ≥ 1 M edges/s | **{}** | {} |\n",
-                             log_edges ? "true" : "false", f.rate > 0 ? rate_str(f.rate) : "none", notes);
+    std::cout << fmt::format("| highest lossless edge rate, {} | ≥ 1 M edges/s | **{}** | {} |\n", label(key),
+                             f.rate > 0 ? rate_str(f.rate) : "none", notes);
   }
-  for (int log_edges : {1, 0}) {
-    if (!found.count(log_edges) || found[log_edges].rate <= 0) continue;
-    const auto& runs = found[log_edges].confirm_runs;
+  for (int key : keys) {
+    if (!found.count(key) || found[key].rate <= 0) continue;
+    const auto& runs = found[key].confirm_runs;
     std::cout << fmt::format(
-        "| CPU per edge at that rate, `log_edges = {}` | - | RT {:.0f} ns, loop {:.0f} ns, io-wq/other {:.0f} ns | thread busy: RT {:.0f} %, loop {:.0f} % of a core |\n",
-        log_edges ? "true" : "false", med(runs, [](const json& r) { return r["rt_ns_per_edge"].get<double>(); }),
+        "| CPU per edge at that rate, {} | - | RT {:.0f} ns, loop {:.0f} ns, io-wq/other {:.0f} ns | thread busy: RT {:.0f} %, loop {:.0f} % of a core |\n",
+        label(key), med(runs, [](const json& r) { return r["rt_ns_per_edge"].get<double>(); }),
         med(runs, [](const json& r) { return r["loop_ns_per_edge"].get<double>(); }),
         med(runs, [](const json& r) { return r["other_ns_per_edge"].get<double>(); }),
         med(runs, [](const json& r) { return r["window"]["rt_util"].get<double>(); }) * 100,
@@ -282,10 +319,8 @@ int orchestrate(const Options& o) {
   std::cout << "\n#### CPU per edge (medians)\n\n";
   std::cout << "| trial | edges/s | RT ns/edge | loop ns/edge | other ns/edge | RT busy | loop busy | edges per RT wake | loop allocations per edge |\n";
   std::cout << "|---|---|---|---|---|---|---|---|---|\n";
-  for (int log_edges : {1, 0})
-    if (found.count(log_edges) && found[log_edges].rate > 0)
-      print_cpu_row(fmt::format("max lossless rate, log_edges = {}", log_edges ? "true" : "false"),
-                    found[log_edges].confirm_runs);
+  for (int key : keys)
+    if (found.count(key) && found[key].rate > 0) print_cpu_row("max lossless rate, " + label(key), found[key].confirm_runs);
   print_cpu_row("demo config", demo);
 
   // ---- RSS breakdown
@@ -302,12 +337,12 @@ int orchestrate(const Options& o) {
       std::cout << fmt::format("| {} | {:.1f} MiB |\n", p["what"].get<std::string>(), p["rss_kib"].get<double>() / 1024);
 
   // ---- search log
-  for (int log_edges : {1, 0}) {
-    if (!found.count(log_edges)) continue;
-    std::cout << fmt::format("\n#### Rate search, `log_edges = {}` ({} s per run)\n\n", log_edges ? "true" : "false",
+  for (int key : keys) {
+    if (!found.count(key)) continue;
+    std::cout << fmt::format("\n#### Rate search, {} ({} s per run; a failed probe is run twice)\n\n", label(key),
                              o.seconds);
     std::cout << "| knob rate | result | why |\n|---|---|---|\n";
-    for (const auto& p : found[log_edges].probes)
+    for (const auto& p : found[key].probes)
       std::cout << fmt::format("| {} | {} | {} |\n", rate_str(p.rate), p.pass ? "pass" : "FAIL", p.note);
   }
 
@@ -333,6 +368,9 @@ int main(int argc, char** argv) {
   app.add_option("--dir", o.dir, "where temporary log directories are made")->capture_default_str();
   app.add_option("--json-out", o.json_out, "write every trial's JSON here, one per line");
   app.add_flag("--skip-rate", o.skip_rate, "skip the rate search");
+  app.add_option("--loop-fifo", o.loop_fifo,
+                 "also search with the loop thread at SCHED_FIFO this priority (as `chrt -f P gpioirqd`); 0: no")
+      ->capture_default_str();
 
   TrialSpec spec;
   std::string kind = "demo";
@@ -345,6 +383,7 @@ int main(int argc, char** argv) {
   trial->add_option("--mlock", spec.mlock);
   trial->add_option("--config", spec.config);
   trial->add_option("--dir", spec.dir_base);
+  trial->add_option("--loop-fifo", spec.loop_fifo);
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -19,6 +19,9 @@ struct TrialSpec {
   int mlock = -1;         // -1: as the config says; 0/1: override [daemon] mlock
   std::string config;     // the demo config (config/demo.toml)
   std::string dir_base;   // where the temporary log_dir is made (deleted afterwards)
+  // > 0: run the loop (this) thread at SCHED_FIFO with this priority, as `chrt -f P
+  // gpioirqd` would (the RT thread still sets its own, higher, priority).
+  int loop_fifo = 0;
 };
 
 // Runs the trial; the JSON is what main.cpp tabulates (see trial.cpp for the keys).

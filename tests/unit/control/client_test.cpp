@@ -51,7 +51,8 @@ class Ctl {
     std::vector<char*> envp;
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, GPIOIRQCTL_PATH, &actions, nullptr, argv.data(), envp.data());
+    const int rc =
+        ::posix_spawn(&pid_, GPIOIRQCTL_PATH, &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     ::close(err[1]);
@@ -66,7 +67,8 @@ class Ctl {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (out_ || err_) {
       pollfd p[2] = {{out_ ? out_.get() : -1, POLLIN, 0}, {err_ ? err_.get() : -1, POLLIN, 0}};
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || ::poll(p, 2, static_cast<int>(left.count())) == 0) {
         ::kill(pid_, SIGKILL);
         FAIL("gpioirqctl did not finish within 30 s");
@@ -111,7 +113,8 @@ TEST_CASE("gpioirqctl status --json prints the daemon's reply line", "[control][
   CHECK(r.out.find('\n') == r.out.size() - 1);  // one line
 }
 
-TEST_CASE("gpioirqctl renders tables and histograms; GPIOIRQ_SOCKET is honoured", "[control][client]") {
+TEST_CASE("gpioirqctl renders tables and histograms; GPIOIRQ_SOCKET is honoured",
+          "[control][client]") {
   ServerFixture fx;
   const auto status = run({"status"}, {"GPIOIRQ_SOCKET=" + fx.socket_path()});
   CHECK(status.status == 0);

@@ -37,7 +37,10 @@ TEST_CASE("generic rendering: scalars, sections, aligned tables", "[control][ren
 TEST_CASE("latency buckets become a text histogram", "[control][render]") {
   const nlohmann::json body = {
       {"streams",
-       {{{"name", "knob"}, {"p50", 12}, {"unit", "us"}, {"buckets", {{0, 10, 0}, {10, 20, 100}, {20, 40, 1}, {40, 80, 0}}}}}}};
+       {{{"name", "knob"},
+         {"p50", 12},
+         {"unit", "us"},
+         {"buckets", {{0, 10, 0}, {10, 20, 100}, {20, 40, 1}, {40, 80, 0}}}}}}};
   std::ostringstream out;
   render_body(body, out);
   const std::string text = out.str();
@@ -50,10 +53,13 @@ TEST_CASE("latency buckets become a text histogram", "[control][render]") {
 }
 
 TEST_CASE("monitor event formats", "[control][render]") {
-  const nlohmann::json event = {{"v", 1}, {"name", "knob"}, {"t", 1.5}, {"event", "cw"}, {"value", 7}, {"seq", 3}};
+  const nlohmann::json event = {{"v", 1},        {"name", "knob"}, {"t", 1.5},
+                                {"event", "cw"}, {"value", 7},     {"seq", 3}};
   CHECK(format_event(event, "%t %n %e %v") == "1.5 knob cw 7");
   CHECK(format_event(event, "%n:%{seq} 100%% %x %{missing}") == "knob:3 100% %x -");
   CHECK(format_event({{"name", "b"}}, "%t %n %e %v") == "- b - -");
+  CHECK(format_event({{"ts_ns", 123456789}, {"name", "b"}, {"event", "press"}}, "%t %n %e") ==
+        "123456789 b press");
   CHECK(format_event({{"a", 1}}, "%j") == "{\"a\":1}");
 }
 
@@ -61,7 +67,8 @@ TEST_CASE("top frames show rates from the previous frame", "[control][render]") 
   TopState state;
   const nlohmann::json latency = {{"streams", {{{"name", "knob"}, {"p99", 40}}}}};
   auto status = [](int edges) {
-    return nlohmann::json{{"version", "t"}, {"lines", {{{"name", "knob"}, {"edges", edges}, {"lost", 0}}}}};
+    return nlohmann::json{{"version", "t"},
+                          {"lines", {{{"name", "knob"}, {"edges", edges}, {"lost", 0}}}}};
   };
   const std::string first = render_top_frame(status(100), latency, state, 10.0);
   CHECK_THAT(first, ContainsSubstring("name  edges  edges/s  lost\n"));

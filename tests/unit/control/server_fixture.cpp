@@ -10,8 +10,10 @@
 namespace gpioirq::control::test {
 
 TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "gpioirq-control-XXXXXX").string();
-  if (!::mkdtemp(pattern.data())) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "gpioirq-control-XXXXXX").string();
+  if (!::mkdtemp(pattern.data()))
+    throw std::system_error(errno, std::generic_category(), "mkdtemp");
   path_ = pattern;
 }
 
@@ -48,7 +50,9 @@ ServerFixture::ServerFixture(ServerOptions options) {
   options.socket_path = socket_path_;
   std::promise<void> started;
   auto ready = started.get_future();
-  thread_ = std::thread([this, options = std::move(options), &started]() mutable { run(std::move(options), started); });
+  thread_ = std::thread([this, options = std::move(options), &started]() mutable {
+    run(std::move(options), started);
+  });
   try {
     ready.get();
   } catch (...) {
@@ -141,10 +145,12 @@ std::optional<std::string> TestClient::read_line(std::chrono::milliseconds timeo
       buffer_.erase(0, nl + 1);
       return line;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     pollfd p{fd_.get(), POLLIN, 0};
     if (::poll(&p, 1, left.count() > 0 ? static_cast<int>(left.count()) : 0) == 0)
-      throw std::runtime_error("no line from the server within " + std::to_string(timeout.count()) + " ms");
+      throw std::runtime_error("no line from the server within " + std::to_string(timeout.count()) +
+                               " ms");
     char chunk[65536];
     const ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
     if (n > 0) {
@@ -175,7 +181,8 @@ nlohmann::json TestClient::ask(std::string_view line) {
 
 std::size_t open_fd_count() {
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
   return n;
 }
 

@@ -50,7 +50,9 @@ class FakeHandler final : public CommandHandler {
  public:
   nlohmann::json handle(std::string_view cmd, const nlohmann::json& request,
                         const PeerCredentials& peer) override;
-  std::string metrics_text() override { return "# TYPE gpioirqd_test_up gauge\ngpioirqd_test_up 1\n"; }
+  std::string metrics_text() override {
+    return "# TYPE gpioirqd_test_up gauge\ngpioirqd_test_up 1\n";
+  }
 
   std::vector<std::string> calls;  // loop thread only: read through call()
   PeerCredentials last_peer;
@@ -112,7 +114,8 @@ class TestClient {
   explicit TestClient(const std::string& path);
   void send(std::string_view data);  // all of it, blocking
   // Next line (without '\n'); nullopt at end of stream; throws on timeout.
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::optional<std::string> read_line(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
   nlohmann::json read_json(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // The next reply to `line`, parsed.
   nlohmann::json ask(std::string_view line);

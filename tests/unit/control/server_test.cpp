@@ -9,9 +9,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
-#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -62,18 +62,20 @@ TEST_CASE("every command reaches the handler and is answered with v 1", "[contro
   }
   const auto calls = fx.call([&] { return fx.handler().calls; });
   // metrics goes to metrics_text(), everything else to handle().
-  CHECK(calls == std::vector<std::string>{"status", "encoders", "buttons", "counters", "imu", "latency",
-                                          "monitor", "reset", "reload"});
+  CHECK(calls == std::vector<std::string>{"status", "encoders", "buttons", "counters", "imu",
+                                          "latency", "monitor", "reset", "reload"});
   const auto peer = fx.call([&] { return fx.handler().last_peer; });
   CHECK(peer.pid == ::getpid());
   CHECK(peer.uid == ::getuid());
   CHECK(peer.privileged == (::getuid() == 0));
 
   SECTION("an id is echoed, names reach the handler, a handler's CommandError is the reply") {
-    const auto reply = client.ask(R"({"v":1,"cmd":"encoders","id":7,"names":["knob"]})" "\n");
+    const auto reply = client.ask(R"({"v":1,"cmd":"encoders","id":7,"names":["knob"]})"
+                                  "\n");
     CHECK(reply.at("id") == 7);
     CHECK(reply.at("handled") == "encoders");
-    const auto refused = client.ask(R"({"v":1,"cmd":"status","id":"x","names":["nosuch"]})" "\n");
+    const auto refused = client.ask(R"({"v":1,"cmd":"status","id":"x","names":["nosuch"]})"
+                                    "\n");
     CHECK(refused.at("id") == "x");
     CHECK(error_of(refused) == "unknown stream 'nosuch'");
   }
@@ -88,14 +90,15 @@ TEST_CASE("every command reaches the handler and is answered with v 1", "[contro
 TEST_CASE("protocol version missing or wrong is refused", "[control][server]") {
   ServerFixture fx;
   TestClient client(fx.socket_path());
-  CHECK(error_of(client.ask(R"({"cmd":"status"})" "\n")) ==
-        "missing protocol version \"v\" (this daemon speaks v 1)");
-  CHECK(error_of(client.ask(R"({"v":2,"cmd":"status"})" "\n")) ==
-        "unsupported protocol version 2 (this daemon speaks v 1)");
-  CHECK(error_of(client.ask(R"({"v":"1","cmd":"status"})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"cmd":"status"})"
+                            "\n")) == "missing protocol version \"v\" (this daemon speaks v 1)");
+  CHECK(error_of(client.ask(R"({"v":2,"cmd":"status"})"
+                            "\n")) == "unsupported protocol version 2 (this daemon speaks v 1)");
+  CHECK(error_of(client.ask(R"({"v":"1","cmd":"status"})"
+                            "\n")) ==
         "unsupported protocol version \"1\" (this daemon speaks v 1)");
-  CHECK(error_of(client.ask(R"({"v":1.5,"cmd":"status"})" "\n")) ==
-        "unsupported protocol version 1.5 (this daemon speaks v 1)");
+  CHECK(error_of(client.ask(R"({"v":1.5,"cmd":"status"})"
+                            "\n")) == "unsupported protocol version 1.5 (this daemon speaks v 1)");
   // The connection stays usable after errors.
   CHECK(client.ask(request_line("status")).at("ok") == true);
   CHECK(fx.call([&] { return fx.handler().calls.size(); }) == 1);
@@ -104,15 +107,21 @@ TEST_CASE("protocol version missing or wrong is refused", "[control][server]") {
 TEST_CASE("unknown commands and malformed requests are refused", "[control][server]") {
   ServerFixture fx;
   TestClient client(fx.socket_path());
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"shutdown"})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"shutdown"})"
+                            "\n")) ==
         "unknown command \"shutdown\" (known: status, encoders, buttons, counters, imu, latency, "
         "monitor, reset, reload, metrics)");
-  CHECK(error_of(client.ask(R"({"v":1})" "\n")) == "missing \"cmd\"");
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":5})" "\n")) == "\"cmd\" must be a string, not 5");
-  CHECK(error_of(client.ask(R"([1,2,3])" "\n")) == "a request must be a JSON object");
+  CHECK(error_of(client.ask(R"({"v":1})"
+                            "\n")) == "missing \"cmd\"");
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":5})"
+                            "\n")) == "\"cmd\" must be a string, not 5");
+  CHECK(error_of(client.ask(R"([1,2,3])"
+                            "\n")) == "a request must be a JSON object");
   CHECK_THAT(error_of(client.ask("{\"v\":1,\"cmd\":\n")), StartsWith("malformed JSON: "));
-  CHECK_THAT(error_of(client.ask("not json at all\n")), StartsWith("malformed JSON: parse error at line 1"));
-  CHECK_THAT(error_of(client.ask("{\"v\":1,\"cmd\":\"st\xff\"}\n")), StartsWith("malformed JSON: "));
+  CHECK_THAT(error_of(client.ask("not json at all\n")),
+             StartsWith("malformed JSON: parse error at line 1"));
+  CHECK_THAT(error_of(client.ask("{\"v\":1,\"cmd\":\"st\xff\"}\n")),
+             StartsWith("malformed JSON: "));
   CHECK(client.ask(request_line("status")).at("ok") == true);
   CHECK(fx.call([&] { return fx.handler().calls.size(); }) == 1);
   const auto stats = fx.stats();
@@ -123,21 +132,27 @@ TEST_CASE("unknown commands and malformed requests are refused", "[control][serv
 TEST_CASE("wrong argument types are refused before the handler", "[control][server]") {
   ServerFixture fx;
   TestClient client(fx.socket_path());
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"status","names":"knob"})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"status","names":"knob"})"
+                            "\n")) ==
         "argument 'names' of 'status' must be an array of strings, not \"knob\"");
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"monitor","names":["knob",3]})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"monitor","names":["knob",3]})"
+                            "\n")) ==
         "argument 'names' of 'monitor' must be an array of strings, not [\"knob\",3]");
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"reset","names":{"a":1}})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"reset","names":{"a":1}})"
+                            "\n")) ==
         "argument 'names' of 'reset' must be an array of strings, not {\"a\":1}");
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"reload","names":[]})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"reload","names":[]})"
+                            "\n")) ==
         "unknown argument \"names\" for 'reload' (it takes no arguments)");
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"latency","stream":"knob"})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"latency","stream":"knob"})"
+                            "\n")) ==
         "unknown argument \"stream\" for 'latency' (accepted: names)");
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"status","id":[1]})" "\n")) ==
-        "\"id\" must be a string or an integer");
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"status","id":[1]})"
+                            "\n")) == "\"id\" must be a string or an integer");
   // A long bad value is quoted cut short, not echoed whole.
   const std::string long_name(1000, 'n');
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"status","names":")" + long_name + "\"}\n")).size() < 200);
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"status","names":")" + long_name + "\"}\n")).size() <
+        200);
   CHECK(fx.call([&] { return fx.handler().calls.size(); }) == 0);
 }
 
@@ -146,11 +161,13 @@ TEST_CASE("a 70 KiB request line gets an error and the connection is closed", "[
   ServerFixture fx;
   TestClient other(fx.socket_path());
   TestClient client(fx.socket_path());
-  const std::string huge = R"({"v":1,"cmd":"status","names":[")" + std::string(70 * 1024, 'a') + "\"]}\n";
+  const std::string huge =
+      R"({"v":1,"cmd":"status","names":[")" + std::string(70 * 1024, 'a') + "\"]}\n";
   client.send(huge);
   CHECK(error_of(client.read_json()) == "request line over 65536 bytes; closing");
   CHECK_FALSE(client.read_line().has_value());  // closed
-  CHECK(fx.wait_stats([](const ServerStats& s) { return s.closed_by(CloseReason::line_too_long) == 1; }));
+  CHECK(fx.wait_stats(
+      [](const ServerStats& s) { return s.closed_by(CloseReason::line_too_long) == 1; }));
   // Everyone else is still served, and a line just under the limit is fine.
   CHECK(other.ask(request_line("status")).at("ok") == true);
   const std::string pad(kMaxLineBytes - 200, ' ');
@@ -158,7 +175,8 @@ TEST_CASE("a 70 KiB request line gets an error and the connection is closed", "[
   CHECK(fx.call([&] { return fx.handler().calls.size(); }) == 2);
 }
 
-TEST_CASE("an idle client is closed after the idle timeout; a monitor is not", "[control][server]") {
+TEST_CASE("an idle client is closed after the idle timeout; a monitor is not",
+          "[control][server]") {
   ServerOptions options;
   options.idle_timeout = 200ms;
   ServerFixture fx(options);
@@ -167,7 +185,8 @@ TEST_CASE("an idle client is closed after the idle timeout; a monitor is not", "
   TestClient idle(fx.socket_path());  // connects and says nothing
   CHECK(error_of(idle.read_json(5s)) == "idle for 200 ms; closing");
   CHECK_FALSE(idle.read_line(5s).has_value());
-  CHECK(fx.wait_stats([](const ServerStats& s) { return s.closed_by(CloseReason::idle) == 1 && s.clients == 1; }));
+  CHECK(fx.wait_stats(
+      [](const ServerStats& s) { return s.closed_by(CloseReason::idle) == 1 && s.clients == 1; }));
   // The monitor client, silent for longer than the timeout, still gets events.
   fx.call([&] { fx.server().publish("knob", {{"event", "cw"}}); });
   CHECK(monitor.read_json().at("event") == "cw");
@@ -212,7 +231,8 @@ TEST_CASE("1000 clients at once all get answers; no fd is leaked", "[control][se
   const std::size_t fds_before = open_fd_count();
   {
     std::vector<std::unique_ptr<TestClient>> clients;
-    for (std::size_t i = 0; i < kClients; ++i) clients.push_back(std::make_unique<TestClient>(fx.socket_path()));
+    for (std::size_t i = 0; i < kClients; ++i)
+      clients.push_back(std::make_unique<TestClient>(fx.socket_path()));
     for (auto& client : clients) client->send(request_line("status"));
     std::size_t answered = 0;
     for (auto& client : clients) answered += client->read_json().at("ok") == true;
@@ -227,7 +247,8 @@ TEST_CASE("1000 clients at once all get answers; no fd is leaked", "[control][se
   CHECK(open_fd_count() == fds_before);
 }
 
-TEST_CASE("clients beyond max_clients are told so and closed; the rest are served", "[control][server]") {
+TEST_CASE("clients beyond max_clients are told so and closed; the rest are served",
+          "[control][server]") {
   ServerOptions options;
   options.max_clients = 4;
   ServerFixture fx(options);
@@ -249,7 +270,8 @@ TEST_CASE("clients beyond max_clients are told so and closed; the rest are serve
   CHECK(again.ask(request_line("status")).at("ok") == true);
 }
 
-TEST_CASE("a slow monitor client is dropped while a fast one keeps receiving", "[control][server]") {
+TEST_CASE("a slow monitor client is dropped while a fast one keeps receiving",
+          "[control][server]") {
   ServerOptions options;
   options.send_queue_bytes = 256 * 1024;
   ServerFixture fx(options);
@@ -307,7 +329,8 @@ TEST_CASE("publish costs nothing without monitors and builds v1 lines", "[contro
     CHECK(fx.server().wants("btn"));
     CHECK_FALSE(fx.server().wants("other"));
     fx.server().publish("other", {{"event", "x"}});
-    fx.server().publish("knob", {{"t", 5}, {"event", "cw"}, {"value", 12}});
+    fx.server().publish("knob",
+                        {{"t", 5}, {"event", "cw"}, {"value", 12}, {"name", "knob"}, {"v", 1}});
     fx.server().publish("btn", nlohmann::json::object());
     fx.server().publish("btn", 42);
     fx.server().publish_line("knob", R"({"v":1,"name":"knob","event":"raw"})");
@@ -321,16 +344,17 @@ TEST_CASE("publish costs nothing without monitors and builds v1 lines", "[contro
 
 TEST_CASE("state-changing commands need privilege", "[control][server]") {
   ServerOptions options;
-  const group* root_group = ::getgrgid(0);
-  REQUIRE(root_group != nullptr);
-  options.socket_group = root_group->gr_name;
+  const group* own_group = ::getgrgid(::getegid());  // chown to it needs no root
+  REQUIRE(own_group != nullptr);
+  options.socket_group = own_group->gr_name;
   options.privilege = [](const PeerCredentials&) { return false; };  // play an unprivileged peer
   ServerFixture fx(options);
   TestClient client(fx.socket_path());
-  const std::string group = root_group->gr_name;
+  const std::string group = own_group->gr_name;
   CHECK(error_of(client.ask(request_line("reset"))) ==
         "permission denied: 'reset' needs uid 0 or group '" + group + "'");
-  CHECK(error_of(client.ask(R"({"v":1,"cmd":"reload","id":3})" "\n")) ==
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"reload","id":3})"
+                            "\n")) ==
         "permission denied: 'reload' needs uid 0 or group '" + group + "'");
   CHECK(client.ask(request_line("status")).at("ok") == true);
   CHECK(client.ask(request_line("metrics")).at("ok") == true);
@@ -338,15 +362,18 @@ TEST_CASE("state-changing commands need privilege", "[control][server]") {
   CHECK(fx.call([&] { return fx.handler().last_peer.privileged; }) == false);
 }
 
-TEST_CASE("the default privilege rule: uid 0, the group, or a supplementary group", "[control][server]") {
+TEST_CASE("the default privilege rule: uid 0, the group, or a supplementary group",
+          "[control][server]") {
   const auto rule = default_privilege(gid_t{4242});
   CHECK(rule({.pid = 0, .uid = 0, .gid = 100, .privileged = false}));
   CHECK(rule({.pid = 0, .uid = 1000, .gid = 4242, .privileged = false}));
   CHECK_FALSE(rule({.pid = 0, .uid = 65534, .gid = 65534, .privileged = false}));
-  CHECK_FALSE(default_privilege(std::nullopt)({.pid = 0, .uid = 1000, .gid = 1000, .privileged = false}));
+  CHECK_FALSE(
+      default_privilege(std::nullopt)({.pid = 0, .uid = 1000, .gid = 1000, .privileged = false}));
   // Supplementary groups come from /proc/<pid>/status: this process's own groups.
   std::vector<gid_t> groups(static_cast<std::size_t>(::getgroups(0, nullptr)));
-  groups.resize(static_cast<std::size_t>(::getgroups(static_cast<int>(groups.size()), groups.data())));
+  groups.resize(
+      static_cast<std::size_t>(::getgroups(static_cast<int>(groups.size()), groups.data())));
   for (const gid_t g : groups) CHECK(proc_has_group(::getpid(), g) == true);
   if (std::find(groups.begin(), groups.end(), gid_t{4242}) == groups.end())
     CHECK(proc_has_group(::getpid(), 4242) == false);
@@ -356,8 +383,8 @@ TEST_CASE("the default privilege rule: uid 0, the group, or a supplementary grou
 TEST_CASE("the socket file: directory, mode, group, stale and live sockets", "[control][server]") {
   TempDir dir;
   const std::string path = (dir.path() / "a" / "b" / "control.sock").string();
-  const group* root_group = ::getgrgid(0);
-  REQUIRE(root_group != nullptr);
+  const group* own_group = ::getgrgid(::getegid());  // chown to it needs no root
+  REQUIRE(own_group != nullptr);
 
   SECTION("unknown group: a clear error and nothing created") {
     try {
@@ -365,19 +392,20 @@ TEST_CASE("the socket file: directory, mode, group, stale and live sockets", "[c
       FAIL("no error");
     } catch (const std::runtime_error& e) {
       CHECK(std::string(e.what()) ==
-            "control socket: unknown group 'no-such-group-gpioirq' (daemon.socket_group); create it or fix "
+            "control socket: unknown group 'no-such-group-gpioirq' (daemon.socket_group); create "
+            "it or fix "
             "the configuration");
     }
     CHECK_FALSE(std::filesystem::exists(dir.path() / "a"));
   }
   SECTION("created with its parents (0755), mode 0660, the group; a live one is not replaced") {
     {
-      ListenSocket socket({path, root_group->gr_name});
+      ListenSocket socket({path, own_group->gr_name});
       struct stat st {};
       REQUIRE(::stat(path.c_str(), &st) == 0);
       CHECK(S_ISSOCK(st.st_mode));
       CHECK((st.st_mode & 07777) == 0660);
-      CHECK(st.st_gid == 0);
+      CHECK(st.st_gid == ::getegid());
       REQUIRE(::stat((dir.path() / "a" / "b").c_str(), &st) == 0);
       CHECK((st.st_mode & 07777) == 0755);
       try {
@@ -407,7 +435,8 @@ TEST_CASE("the socket file: directory, mode, group, stale and live sockets", "[c
       ListenSocket socket({path, ""});
       FAIL("no error");
     } catch (const std::runtime_error& e) {
-      CHECK(std::string(e.what()) == "control socket: '" + path + "' exists and is not a socket; not replacing it");
+      CHECK(std::string(e.what()) ==
+            "control socket: '" + path + "' exists and is not a socket; not replacing it");
     }
   }
 }
