@@ -14,7 +14,7 @@ scenario="$1"; shift
 [[ -f "$build/CMakeCache.txt" ]] || { echo "$build is not a configured build tree (cmake -S . -B build)" >&2; exit 2; }
 
 # Only what goes into the initramfs: the VM helpers and the daemon binaries once they exist.
-targets=(vm_edge_train vm_i2c_regs vm_gpiod_probe)
+targets=(vm_edge_train vm_i2c_regs vm_gpiod_probe vm_json_get)
 known="$(cmake --build "$build" --target help 2>/dev/null || true)"
 for t in gpioirqd gpioirqctl; do
   grep -qw -- "$t" <<<"$known" && targets+=("$t")

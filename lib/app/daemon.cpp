@@ -276,6 +276,14 @@ void Daemon::start_ingest() {
 
 void Daemon::on_wake() { drain(kMaxRecordsPerWake); }
 
+void Daemon::drain_stopped() {
+  // GAP records the full ring refused at the RT thread's last flush are offered again
+  // as the ring empties, so that no loss goes unreported at a stop or a reload.
+  do drain(~std::size_t{0});
+  while (ingest_->offer_pending_stopped());
+  drain(~std::size_t{0});
+}
+
 void Daemon::drain(std::size_t max_records) {
   const std::uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
   const std::uint64_t now_real = clock_ns(CLOCK_REALTIME);
@@ -313,15 +321,10 @@ void Daemon::dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::ui
     gap.chip = info.chip;
     gap.offset = info.offset;
     gap.lost = r.count;
-    if (reason == gpio::GapReason::kernel_fifo && r.line_seqno != 0) {
-      gap.unit = sinks::GapUnit::line_seqno;
-      gap.from = r.line_seqno - 1;
-      gap.to = r.line_seqno + r.count;
-    } else {
-      gap.unit = sinks::GapUnit::ts_ns;
-      gap.from = static_cast<std::uint64_t>(r.value);
-      gap.to = r.timestamp_ns;
-    }
+    // Both kinds carry the span of line seqnos missing: lost strictly between from and to.
+    gap.unit = sinks::GapUnit::line_seqno;
+    gap.from = r.line_seqno - 1;
+    gap.to = std::uint64_t{r.global_seqno} + 1;
     (reason == gpio::GapReason::ring_full ? s.gaps_ring : s.gaps_kernel) += r.count;
     event_log_->gap(gap);
     if (control_ && control_->wants(s.name))
@@ -367,7 +370,7 @@ void Daemon::dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::ui
         ev.device = s.name;
         ev.kind = "position";
         ev.value = sinks::EventValue::integer(r.value);
-        ev.unit = "counts";
+        ev.value2 = sinks::EventValue::real(e.encoder.velocity(r.timestamp_ns));
         event_log_->event(ev);
         if (monitored)
           control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"event", "position"}, {"value", r.value}});
@@ -436,6 +439,7 @@ void Daemon::start_poll(PollStream& p) {
     ev.kind = "poll";
     if (reading.ok()) {
       ev.value = sinks::EventValue::real(reading.value);
+      ev.value2 = sinks::EventValue::real(reading.raw);
       ev.unit = p.cfg.unit;
     } else {
       ev.kind = "poll_error";
@@ -501,7 +505,7 @@ int Daemon::run(const RunOptions& options) {
 
 void Daemon::shutdown() {
   ingest_->stop();  // its last flush hands over everything it read
-  drain(~std::size_t{0});
+  drain_stopped();
   drain_imus(true);
   for (auto& b : buttons_) log_button_events(*b, b->button.on_time(~std::uint64_t{0} / 2));
   event_log_->marker(sinks::MarkerType::stop);
@@ -529,7 +533,7 @@ void Daemon::reload() {
   if (diff.daemon_changed)
     spdlog::warn("reload: [daemon] settings changed; they take effect at the next restart");
   ingest_->stop();
-  drain(~std::size_t{0});  // hand everything read so far to the old streams
+  drain_stopped();  // hand everything read so far, and every GAP, to the old streams
   drain_imus(true);
   auto gone = [&](const std::string& name) {
     return std::find(diff.changed.begin(), diff.changed.end(), name) != diff.changed.end() ||
@@ -642,14 +646,40 @@ nlohmann::json Daemon::status() const {
                        {"requests", server.requests}, {"error_replies", server.error_replies}}}};
 }
 
+bool Daemon::has_stream(const std::string& name) const {
+  auto in = [&](const auto& streams) {
+    return std::any_of(streams.begin(), streams.end(), [&](const auto& x) { return x->name == name; });
+  };
+  return in(encoders_) || in(buttons_) || in(counters_) || in(imus_) || in(polls_);
+}
+
 nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& request,
                               const control::PeerCredentials&) {
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
-  if (cmd == "status") return status();
+  // `names` narrows a command to some streams; a name that is no stream is an error, not
+  // an empty answer (and never a reset of everything).
+  std::vector<std::string> names;
+  if (const auto it = request.find("names"); it != request.end() && it->is_array())
+    for (const auto& n : *it) names.push_back(n.get<std::string>());
+  for (const auto& n : names)
+    if (!has_stream(n)) throw control::CommandError("unknown stream '" + n + "'");
+  auto wanted = [&](const std::string& name) {
+    return names.empty() || std::find(names.begin(), names.end(), name) != names.end();
+  };
+  if (cmd == "status") {
+    nlohmann::json body = status();
+    if (!names.empty()) {
+      nlohmann::json lines = nlohmann::json::array();
+      for (auto& line : body["lines"])
+        if (wanted(line["device"].get<std::string>())) lines.push_back(line);
+      body["lines"] = std::move(lines);
+    }
+    return body;
+  }
   if (cmd == "encoders") {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& e : encoders_)
-      a.push_back({{"name", e->name},
+      if (wanted(e->name)) a.push_back({{"name", e->name},
                    {"position", e->encoder.position()},
                    {"counts", e->encoder.counts()},
                    {"velocity", e->encoder.velocity(now)},
@@ -661,6 +691,7 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
   if (cmd == "buttons") {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& b : buttons_) {
+      if (!wanted(b->name)) continue;
       nlohmann::json j = {{"name", b->name},
                           {"kind", b->cfg.kind == config::ButtonKind::button ? "button" : "switch"},
                           {"level", b->button.level()},
@@ -674,7 +705,7 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
   if (cmd == "counters") {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& c : counters_)
-      a.push_back({{"name", c->name},
+      if (wanted(c->name)) a.push_back({{"name", c->name},
                    {"count", c->counter.count()},
                    {"frequency_hz", c->counter.frequency(now)},
                    {"value", c->counter.value()},
@@ -682,7 +713,7 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
                    {"unit", c->cfg.unit},
                    {"lost", c->gaps_kernel + c->gaps_ring}});
     for (const auto& p : polls_)
-      a.push_back({{"name", p->name},
+      if (wanted(p->name)) a.push_back({{"name", p->name},
                    {"value", p->source.last().value},
                    {"unit", p->cfg.unit},
                    {"reads", p->source.reads()},
@@ -692,7 +723,7 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
   if (cmd == "imu") {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& m : imus_)
-      a.push_back({{"name", m->name},
+      if (wanted(m->name)) a.push_back({{"name", m->name},
                    {"rate_hz", m->cfg.rate_hz},
                    {"frames", m->frames.load()},
                    {"written", m->frames_written},
@@ -707,6 +738,7 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
     const bool buckets = request.value("buckets", true);
     nlohmann::json a = nlohmann::json::array();
     auto add = [&](const StreamBase& s) {
+      if (!wanted(s.name)) return;
       nlohmann::json j = histogram_json(s.latency, buckets);
       j["name"] = s.name;
       a.push_back(std::move(j));
@@ -719,19 +751,24 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
   }
   if (cmd == "reset") {
     for (auto& e : encoders_) {
+      if (!wanted(e->name)) continue;
       e->encoder.reset();
       e->latency.reset();
     }
     for (auto& c : counters_) {
+      if (!wanted(c->name)) continue;
       c->counter.reset();
       c->latency.reset();
     }
     for (auto& b : buttons_) {
+      if (!wanted(b->name)) continue;
       std::fill(std::begin(b->events), std::end(b->events), 0);
       b->latency.reset();
     }
-    latency_all_.reset();
-    ingest_->ring().reset_high_water();
+    if (names.empty()) {
+      latency_all_.reset();
+      ingest_->ring().reset_high_water();
+    }
     return {{"reset", true}};
   }
   if (cmd == "reload") {

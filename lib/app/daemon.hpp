@@ -56,6 +56,7 @@ class Daemon final : public control::CommandHandler {
   std::string metrics_text() override;
 
   nlohmann::json status() const;
+  bool has_stream(const std::string& name) const;
 
  private:
   struct Route {
@@ -71,6 +72,7 @@ class Daemon final : public control::CommandHandler {
   void remove_stream(StreamBase& s);
   void on_wake();
   void drain(std::size_t max_records);
+  void drain_stopped();
   void start_ingest();
   // A wake decodes at most this many records before the loop serves its other work.
   static constexpr std::size_t kMaxRecordsPerWake = 16384;

@@ -46,7 +46,7 @@ class SpscRing {
     if (tail - producer_.cached_head >= capacity_) {
       producer_.cached_head = consumer_.head.load(std::memory_order_acquire);
       if (tail - producer_.cached_head >= capacity_) {
-        refused_.store(true, std::memory_order_relaxed);
+        note_refused();
         return false;
       }
     }
@@ -64,7 +64,7 @@ class SpscRing {
       room = capacity_ - (tail - producer_.cached_head);
     }
     const std::size_t n = items.size() < room ? items.size() : static_cast<std::size_t>(room);
-    if (n < items.size()) refused_.store(true, std::memory_order_relaxed);
+    if (n < items.size()) note_refused();
     copy_in(tail, items.first(n));
     if (n) producer_.tail.store(tail + n, std::memory_order_release);
     return n;
@@ -106,13 +106,13 @@ class SpscRing {
   bool empty() const noexcept { return size() == 0; }
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t high_water() const noexcept {
-    if (refused_.load(std::memory_order_relaxed)) return capacity_;
-    return high_water_.load(std::memory_order_relaxed);
+    if (producer_.refused.load(std::memory_order_relaxed)) return capacity_;
+    return consumer_.high_water.load(std::memory_order_relaxed);
   }
   // Consumer side: forget the high-water mark (the control socket's `reset`).
   void reset_high_water() noexcept {
-    refused_.store(false, std::memory_order_relaxed);
-    high_water_.store(0, std::memory_order_relaxed);
+    producer_.refused.store(false, std::memory_order_relaxed);
+    consumer_.high_water.store(0, std::memory_order_relaxed);
   }
 
  private:
@@ -125,25 +125,32 @@ class SpscRing {
   void refresh_tail(std::uint64_t head) noexcept {
     consumer_.cached_tail = producer_.tail.load(std::memory_order_acquire);
     const std::size_t backlog = static_cast<std::size_t>(consumer_.cached_tail - head);
-    if (backlog > high_water_.load(std::memory_order_relaxed))
-      high_water_.store(backlog, std::memory_order_relaxed);
+    if (backlog > consumer_.high_water.load(std::memory_order_relaxed))
+      consumer_.high_water.store(backlog, std::memory_order_relaxed);
+  }
+  // Written only on the first refusal, so a producer spinning on a full ring does not
+  // keep dirtying a cache line.
+  void note_refused() noexcept {
+    if (!producer_.refused.load(std::memory_order_relaxed))
+      producer_.refused.store(true, std::memory_order_relaxed);
   }
 
   const std::size_t capacity_;
   const std::uint64_t mask_;
   std::unique_ptr<T[]> slots_;
 
+  // Each side's fields share a cache line with nothing the other side writes. Every field
+  // has one writer, so no read-modify-write is needed.
   struct alignas(kCacheLine) ProducerSide {
     std::atomic<std::uint64_t> tail{0};
     std::uint64_t cached_head = 0;
+    std::atomic<bool> refused{false};
   } producer_;
   struct alignas(kCacheLine) ConsumerSide {
     std::atomic<std::uint64_t> head{0};
     std::uint64_t cached_tail = 0;
+    std::atomic<std::size_t> high_water{0};
   } consumer_;
-  // Written by the consumer only (refused_ by the producer only): no RMW needed.
-  alignas(kCacheLine) std::atomic<std::size_t> high_water_{0};
-  std::atomic<bool> refused_{false};
 };
 
 }  // namespace gpioirq::core

@@ -28,8 +28,8 @@ struct RawEdge {
 
 struct EdgeRecord {
   std::uint64_t timestamp_ns = 0;  // edge: kernel timestamp; gap: timestamp of the edge after it
-  std::uint32_t line_seqno = 0;    // edge: its seqno; gap: the first seqno missing (kernel_fifo)
-  std::uint32_t global_seqno = 0;
+  std::uint32_t line_seqno = 0;    // edge: its seqno; gap: the first line seqno missing
+  std::uint32_t global_seqno = 0;  // edge: the request's seqno; gap: the last line seqno missing
   std::uint16_t line = 0;          // daemon-wide line id (LineTable index)
   RecordKind kind = RecordKind::edge;
   std::uint8_t level = 0;          // edge: the line's level after it; gap: GapReason

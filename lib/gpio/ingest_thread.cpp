@@ -152,7 +152,7 @@ void IngestThread::handle(SourceBinding& binding, const RawEdge& edge) noexcept 
     gap.line = id;
     gap.timestamp_ns = edge.timestamp_ns;
     gap.line_seqno = line.expected_seqno;
-    gap.global_seqno = edge.global_seqno;
+    gap.global_seqno = edge.line_seqno - 1;
     gap.count = lost;
     gap.value = static_cast<std::int64_t>(line.last_ts);
     append(gap);
@@ -192,6 +192,8 @@ void IngestThread::offer_pending() noexcept {
       gap.line = static_cast<std::uint16_t>(id);
       gap.timestamp_ns = line.last_ts;
       gap.count = *pending;
+      gap.line_seqno = line.pending_first;
+      gap.global_seqno = line.pending_last;
       if (ring_.try_push(gap)) {
         *pending = 0;
         pushed_.store(pushed_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -201,6 +203,12 @@ void IngestThread::offer_pending() noexcept {
     }
   }
   pending_any_ = still_pending;
+}
+
+bool IngestThread::offer_pending_stopped() noexcept {
+  if (running()) return true;
+  if (pending_any_) offer_pending();
+  return pending_any_;
 }
 
 void IngestThread::flush() noexcept {
@@ -213,6 +221,12 @@ void IngestThread::flush() noexcept {
     for (std::size_t i = n; i < batch_size_; ++i) {
       const EdgeRecord& lost = batch_[i];
       LineState& line = *lines_[lost.line];
+      // Records refused in a row are contiguous per line: nothing newer is pushed while
+      // anything is pending. So one span of seqnos covers all that is pending.
+      const std::uint32_t first = lost.line_seqno;
+      const std::uint32_t last = lost.kind == RecordKind::gap ? lost.global_seqno : lost.line_seqno;
+      if (line.pending_ring == 0 && line.pending_kernel == 0) line.pending_first = first;
+      line.pending_last = last;
       if (lost.kind == RecordKind::gap) {
         line.pending_kernel += lost.count;  // already counted in kernel_lost
       } else {

@@ -82,6 +82,9 @@ class IngestThread {
 
   void start();
   void stop();
+  // While stopped: offers GAP records the ring refused at the thread's last flush.
+  // Returns true while some are still pending (drain the ring and call again).
+  bool offer_pending_stopped() noexcept;
   bool running() const noexcept { return running_; }
 
   core::SpscRing<EdgeRecord>& ring() noexcept { return ring_; }
@@ -107,6 +110,8 @@ class IngestThread {
     std::uint32_t expected_seqno = 1;
     std::uint32_t pending_ring = 0;    // refused edge records not yet reported
     std::uint32_t pending_kernel = 0;  // kernel gaps whose GAP record was refused
+    std::uint32_t pending_first = 0;   // line seqnos spanned by what is pending
+    std::uint32_t pending_last = 0;
     std::uint64_t last_ts = 0;
     std::unique_ptr<LineCounters> counters = std::make_unique<LineCounters>();
   };

@@ -1,6 +1,7 @@
 #include "harness.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -358,7 +359,7 @@ Daemon::Daemon(const TempDir& dir, std::string_view config_text, std::vector<std
       socket_(dir.file("ctl.sock")),
       out_path_(dir.file("gpioirqd.out")),
       err_path_(dir.file("gpioirqd.err")) {
-  write_file(config_path_, config_text);
+  write_config(config_text);
   std::vector<std::string> argv{gpioirqd_path(), "-c", config_path_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(argv, out_path_, err_path_);
@@ -380,6 +381,16 @@ Daemon::Daemon(const TempDir& dir, std::string_view config_text, std::vector<std
 }
 
 Daemon::~Daemon() = default;
+
+void Daemon::write_config(std::string_view config_text) const {
+  std::string text(config_text);
+  if (::geteuid() != 0) {
+    // reset and reload need uid 0 or the socket's group: let the tests' own group in.
+    if (const group* g = ::getgrgid(::getegid()); g && text.starts_with("[daemon]\n"))
+      text.insert(9, "socket_group = \"" + std::string(g->gr_name) + "\"\n");
+  }
+  write_file(config_path_, text);
+}
 
 std::string Daemon::event_log() const {
   for (const char* name : {"events.csv", "events.jsonl"})

@@ -119,6 +119,9 @@ class Daemon {
   ~Daemon();
 
   const std::string& config_path() const { return config_path_; }
+  // (Re)writes the config file atomically, as the constructor does: run as non-root,
+  // [daemon] also gets socket_group = the tests' group, so that reset and reload work.
+  void write_config(std::string_view config_text) const;
   const std::string& socket() const { return socket_; }
   std::string log_dir() const { return dir_ + "/logs"; }
   std::string event_log() const;  // events.csv or events.jsonl, whichever exists

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <string>
 
 #include "harness.hpp"
@@ -64,7 +65,7 @@ TEST_CASE("reload keeps an unchanged encoder counting without a lost edge, rebui
 
   // 1. SIGHUP after changing only the counter.
   const auto transitions_before = knob(d).at("transitions").get<std::uint64_t>();
-  write_file(d.config_path(), config("scale = 2.0"));
+  d.write_config(config("scale = 2.0"));
   d.process().signal(SIGHUP);
   REQUIRE(wait_until([&] { return d.ok("status").at("reloads") == 1; }, 10s));
   {
@@ -77,7 +78,7 @@ TEST_CASE("reload keeps an unchanged encoder counting without a lost edge, rebui
   check_scale(d, 2.0);
 
   // 2. gpioirqctl reload, another change of the counter only.
-  write_file(d.config_path(), config("scale = 3.0"));
+  d.write_config(config("scale = 3.0"));
   {
     const RunResult r = ctl(d.socket(), {"reload"});
     INFO(r.out << r.err);
@@ -88,9 +89,11 @@ TEST_CASE("reload keeps an unchanged encoder counting without a lost edge, rebui
   check_scale(d, 3.0);
 
   // 3. A bad file is refused with its error; the old configuration runs on.
-  write_file(d.config_path(), config("scal = 4.0"));
-  const std::string error =
-      d.config_path() + ":25:1: counter 'flow': key 'scal' is unknown; did you mean 'scale'?";
+  d.write_config(config("scal = 4.0"));
+  const std::string written = read_file(d.config_path());
+  const auto scal_line = 1 + std::count(written.begin(), written.begin() + static_cast<long>(written.find("scal =")), '\n');
+  const std::string error = d.config_path() + ":" + std::to_string(scal_line) +
+                            ":1: counter 'flow': key 'scal' is unknown; did you mean 'scale'?";
   {
     const RunResult r = ctl(d.socket(), {"reload"});
     INFO(r.out << r.err);
@@ -128,6 +131,11 @@ TEST_CASE("reload keeps an unchanged encoder counting without a lost edge, rebui
   for (std::size_t i = 0; i < log.size(); ++i)
     if (log[i].type == "RELOAD") reloads.push_back(i);
   REQUIRE(reloads.size() == 2);
+  for (std::size_t i : reloads) {
+    INFO("RELOAD info: " << log[i].info);
+    CHECK(log[i].info.find("1 unchanged") != std::string::npos);  // the encoder
+    CHECK(log[i].info.find("1 changed") != std::string::npos);    // the counter
+  }
 
   const auto lines = account_lines(log);
   for (const char* role : {"a", "b"}) {

@@ -6,7 +6,13 @@ GPIO_SIM_CFG=/sys/kernel/config/gpio-sim
 
 # ---- results -------------------------------------------------------------------------
 pass() { echo "$*" > "${GPIOIRQ_RESULT_FILE:-/tmp/gpioirq-result-detail}"; exit 0; }
-fail() { echo "FAIL: $*"; echo "$*" > "${GPIOIRQ_RESULT_FILE:-/tmp/gpioirq-result-detail}"; exit 1; }
+fail() {
+  echo "FAIL: $*"
+  echo "$*" > "${GPIOIRQ_RESULT_FILE:-/tmp/gpioirq-result-detail}"
+  # A scenario may set FAIL_HOOK to a command that shows more (the daemon helpers do).
+  if [ -n "${FAIL_HOOK:-}" ]; then _h="$FAIL_HOOK"; FAIL_HOOK=""; $_h; fi
+  exit 1
+}
 skip() { echo "SKIP: $*"; echo "$*" > "${GPIOIRQ_RESULT_FILE:-/tmp/gpioirq-result-detail}"; exit 77; }
 
 # check "what the user expects" test-expression...   e.g.  check "value is 1" [ "$v" = 1 ]
@@ -132,4 +138,148 @@ wait_pid() {
   wait "$_watch" 2>/dev/null
   [ "$_rc" -ge 128 ] && _rc=124
   WAIT_RC=$_rc
+}
+
+# ---- waiting on a condition -------------------------------------------------------------
+# wait_until TIMEOUT_S WHAT CMD...: runs CMD every 50 ms until it succeeds; fails the
+# scenario with WHAT after TIMEOUT_S. For states that have no event to wait on (a daemon
+# that has read all the edges, a socket that answers).
+wait_until() {
+  _t="$1"; _what="$2"; shift 2
+  _end=$(( $(cut -d. -f1 /proc/uptime) + _t ))
+  until "$@"; do
+    [ "$(cut -d. -f1 /proc/uptime)" -ge "$_end" ] && fail "timed out after $_t s waiting for: $_what"
+    sleep 0.05
+  done
+}
+
+# poll_until TIMEOUT_S CMD...: like wait_until, but returns 1 on timeout instead of failing.
+poll_until() {
+  _t="$1"; shift
+  _end=$(( $(cut -d. -f1 /proc/uptime) + _t ))
+  until "$@"; do
+    [ "$(cut -d. -f1 /proc/uptime)" -ge "$_end" ] && return 1
+    sleep 0.05
+  done
+}
+
+# ---- gpioirqd ---------------------------------------------------------------------------
+# daemon_config NAME [DAEMON_KEY=VALUE...]: a fresh directory /tmp/gpioirqd-NAME for one
+# daemon (DAEMON_DIR), its config file DAEMON_CONF beginning with a [daemon] table as a real
+# install has it (RT priority 80, mlock, CSV event log, edges logged) plus the given keys,
+# logs in DAEMON_LOGS, the socket exported as GPIOIRQ_SOCKET (gpioirqctl's default).
+# Append [[chip]] and device tables to DAEMON_CONF afterwards.
+daemon_config() {
+  DAEMON_DIR="/tmp/gpioirqd-$1"; shift
+  DAEMON_CONF="$DAEMON_DIR/gpioirqd.toml"
+  DAEMON_LOGS="$DAEMON_DIR/logs"
+  DAEMON_EVENTS="$DAEMON_LOGS/events.csv"
+  export GPIOIRQ_SOCKET="$DAEMON_DIR/control.sock"
+  rm -rf "$DAEMON_DIR"
+  mkdir -p "$DAEMON_DIR" || fail "cannot make $DAEMON_DIR"
+  {
+    echo "[daemon]"
+    echo "log_dir = \"$DAEMON_LOGS\""
+    echo "socket_path = \"$GPIOIRQ_SOCKET\""
+    for _kv in "rt_priority = 80" "mlock = true" "event_log_format = \"csv\"" "log_edges = true"; do
+      # a key given by the caller replaces the default
+      case " $* " in *" ${_kv%% *}="*|*" ${_kv%% *} ="*) ;; *) echo "$_kv" ;; esac
+    done
+    for _kv in "$@"; do echo "$_kv"; done
+    echo
+  } > "$DAEMON_CONF"
+}
+
+# daemon_start [TIMEOUT_S]: checks DAEMON_CONF (gpioirqd --check-config), starts gpioirqd
+# on it in the background (output in $DAEMON_DIR/daemon.out) and returns once its control
+# socket answers `status` (fails if it exits first or does not answer within TIMEOUT_S,
+# default 15). The daemon's PID is in DAEMON_PID.
+daemon_start() {
+  gpioirqd --check-config "$DAEMON_CONF" || { cat -n "$DAEMON_CONF"; fail "gpioirqd refuses the config"; }
+  gpioirqd -c "$DAEMON_CONF" > "$DAEMON_DIR/daemon.out" 2>&1 &
+  DAEMON_PID=$!
+  FAIL_HOOK=_daemon_dump
+  wait_until "${1:-15}" "gpioirqd to answer on $GPIOIRQ_SOCKET" _daemon_up
+  echo "gpioirqd running (pid $DAEMON_PID)"
+}
+_daemon_up() {
+  if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+    cat "$DAEMON_DIR/daemon.out"
+    fail "gpioirqd exited during start-up"
+  fi
+  gpioirqctl --timeout 2 --json status > /dev/null 2>&1
+}
+
+# On failure: what the daemon said and its status.
+_daemon_dump() {
+  echo "---- gpioirqd output"
+  cat "$DAEMON_DIR/daemon.out"
+  echo "---- gpioirqctl status"
+  gpioirqctl --json status
+  for _c in encoders buttons counters imu; do gpioirqctl --json "$_c"; done
+  echo "---- event log: last 20 rows"
+  tail -n 20 "$DAEMON_EVENTS" 2>/dev/null
+}
+
+# daemon_stop [TIMEOUT_S]: SIGTERM, waits for the exit (which flushes the log files) and
+# checks the exit status is 0. Prints the daemon's output.
+daemon_stop() {
+  kill -TERM "$DAEMON_PID" 2>/dev/null
+  wait_pid "$DAEMON_PID" "${1:-20}"
+  sed 's/^/gpioirqd: /' "$DAEMON_DIR/daemon.out"
+  check "gpioirqd exits 0 on SIGTERM (got $WAIT_RC)" [ "$WAIT_RC" = 0 ]
+}
+
+# ctl_json FILE CMD...: `gpioirqctl --json CMD...` into FILE (fails on an error).
+ctl_json() {
+  _f="$1"; shift
+  gpioirqctl --json "$@" > "$_f" || { cat "$_f"; fail "gpioirqctl $* failed"; }
+}
+
+# jget FILE PATH: one value from a JSON file (tools/json_get syntax, e.g.
+# 'lines[device=knob,role=a].edges'); empty if it is not there.
+jget() { json_get -f "$1" "$2" 2>/dev/null; }
+
+# line_stat DEVICE ROLE FIELD: a per-line figure from a fresh `gpioirqctl status`
+# (edges, kernel_lost, ring_dropped, offset, chip).
+line_stat() {
+  gpioirqctl --json status > "$DAEMON_DIR/.status.json" 2>/dev/null || return 1
+  jget "$DAEMON_DIR/.status.json" "lines[device=$1,role=$2].$3"
+}
+
+# line_edges_are DEVICE ROLE N: true once status shows N edges read on that line.
+line_edges_are() { [ "$(line_stat "$1" "$2" edges)" = "$3" ]; }
+
+# edge_summary DEVICE [ROLE]: one line of key=value facts about the EDGE rows of a line in
+# the CSV event log DAEMON_EVENTS:
+#   rows first_seq last_seq seq_breaks (line_seqno not +1) missing (seqnos skipped in all)
+#   ranges (the skipped ranges as FROM-TO;... with FROM the last seqno seen before and TO the
+#   first one after, as GAP rows give them) ts_back (timestamp went backwards) same_type
+#   (edge type repeated) first_edge chip offset ts_min ts_max
+edge_summary() {
+  awk -F, -v d="$1" -v r="${2:-}" '
+    $1 == "EDGE" && $4 == d && (r == "" || $5 == r) {
+      n++
+      if (n == 1) { first = $9; first_edge = $8; tmin = $2 }
+      else {
+        if ($9 != prev + 1) { breaks++; missing += $9 - prev - 1; ranges = ranges (ranges == "" ? "" : ";") prev "-" $9 }
+        if ($2 < pts) back++
+        if ($8 == pedge) same++
+      }
+      prev = $9; pts = $2; pedge = $8; chip = $6; off = $7
+      if ($2 > tmax) tmax = $2
+    }
+    END {
+      printf "edges rows=%d first_seq=%s last_seq=%s seq_breaks=%d missing=%d ranges=%s ts_back=%d same_type=%d first_edge=%s chip=%s offset=%s ts_min=%s ts_max=%s\n",
+        n, first, prev, breaks, missing, (ranges == "" ? "-" : ranges), back, same, first_edge, chip, off, tmin, tmax
+    }' "$DAEMON_EVENTS"
+}
+
+# marker_ts TYPE: ts_ns of the first START/STOP/... row of the event log.
+marker_ts() { awk -F, -v t="$1" '$1 == t { print $2; exit }' "$DAEMON_EVENTS"; }
+
+# log_rows TYPE [DEVICE [KIND]]: number of rows of that type (and device, kind) in the log.
+log_rows() {
+  awk -F, -v t="$1" -v d="${2:-}" -v k="${3:-}" '
+    $1 == t && (d == "" || $4 == d) && (k == "" || $11 == k) { n++ } END { print n + 0 }' "$DAEMON_EVENTS"
 }

@@ -1,0 +1,116 @@
+#!/bin/sh
+# A press pattern with contact bounce on three lines at once (one edge_train per gesture
+# writes the same pattern to each) gives exactly the expected gestures in the real gpioirqd:
+#   btn   button, active-low with pull-up, software debounce 10 ms
+#   kbtn  the same with the kernel's debounce (kernel_debounce_us 5000) on top
+#   sw    a switch (kind = "switch") on the same pattern: close/open only
+# double_click_ms 300, long_press_ms 600. Gestures (presses 80 ms, 3 bounce pulses before
+# every wanted edge), with a pause > double_click_ms between them:
+#   G1 click         press release                      -> press release click
+#   G2 double click  press release press release         -> press release press double_click release
+#   G3 long press    press (held 1 s) release            -> press long_press release
+#   G4 glitch        press+release within microseconds  -> nothing (btn counts a glitch)
+#   G5 triple        3 x (press release)                 -> press release press double_click release press release click
+# Checked: the counts in `gpioirqctl buttons --json` and the exact sequence of EVENT rows of
+# each device in the event log; every edge read, none lost.
+. /scenarios/lib.sh
+need_bin gpioirqd gpioirqctl json_get edge_train
+
+sim_chip simK bank0:3:btn_in,kbtn_in,sw_in
+daemon_config button
+cat >> "$DAEMON_CONF" <<EOF
+[[chip]]
+name = "k"
+label = "simK-bank0"
+
+[[button]]
+name = "btn"
+chip = "k"
+line = "btn_in"
+bias = "pull-up"
+active_low = true
+debounce_ms = 10
+long_press_ms = 600
+double_click_ms = 300
+
+[[button]]
+name = "kbtn"
+chip = "k"
+line = "kbtn_in"
+bias = "pull-up"
+active_low = true
+debounce_ms = 10
+kernel_debounce_us = 5000
+long_press_ms = 600
+double_click_ms = 300
+
+[[button]]
+name = "sw"
+chip = "k"
+line = "sw_in"
+bias = "pull-up"
+active_low = true
+kind = "switch"
+debounce_ms = 10
+EOF
+daemon_start
+ctl_json /tmp/b0.json buttons
+for d in btn kbtn sw; do
+  check "$d starts released (pull-up, active-low)" [ "$(jget /tmp/b0.json "buttons[name=$d].level")" = false ]
+done
+
+LINES="$(sim_pull_file simK bank0 0) $(sim_pull_file simK bank0 1) $(sim_pull_file simK bank0 2)"
+# gesture STEPS RATE [BOUNCE]: STEPS alternating presses/releases, RATE steps/s.
+gesture() {
+  edge_train -n "$1" -r "$2" -b "${3:-3}" $LINES > /dev/null || fail "edge_train $*"
+  # The pause a user makes: longer than double_click_ms, so gestures stay apart. (Input
+  # shaping, not waiting for a result: the results are waited for below.)
+  sleep 0.5
+}
+gesture 2 12.5      # G1 click: press, release 80 ms later
+gesture 4 12.5      # G2 double click
+gesture 2 1         # G3 long press: held 1 s
+gesture 2 0 0       # G4 glitch: press and release back to back, no bounce
+gesture 6 12.5      # G5 triple click
+
+# presses releases clicks double_clicks long_presses
+EXP="7 7 2 2 1"
+counts_of() {
+  gpioirqctl --json buttons > /tmp/b.json 2>/dev/null || return 1
+  echo "$(jget /tmp/b.json "buttons[name=$1].press") $(jget /tmp/b.json "buttons[name=$1].release")" \
+       "$(jget /tmp/b.json "buttons[name=$1].click") $(jget /tmp/b.json "buttons[name=$1].double_click")" \
+       "$(jget /tmp/b.json "buttons[name=$1].long_press")"
+}
+gestures_done() { [ "$(counts_of btn)" = "$EXP" ] && [ "$(counts_of kbtn)" = "$EXP" ] && [ "$(counts_of sw)" = "0 0 0 0 0" ]; }
+wait_until 10 "all gestures of btn and kbtn" gestures_done
+ctl_json /tmp/b.json buttons
+ctl_json /tmp/status.json status
+cat /tmp/b.json
+for d in btn kbtn; do
+  check "$d: press/release/click/double_click/long_press = $EXP" [ "$(counts_of $d)" = "$EXP" ]
+done
+check "btn: the glitch was rejected (glitches 1)" [ "$(jget /tmp/b.json 'buttons[name=btn].glitches')" = 1 ]
+check "sw: close 7, open 7, no gestures" \
+  [ "$(jget /tmp/b.json 'buttons[name=sw].close')" = 7 -a "$(jget /tmp/b.json 'buttons[name=sw].open')" = 7 ]
+for d in btn kbtn sw; do
+  check "$d: released at the end, nothing lost" \
+    [ "$(jget /tmp/b.json "buttons[name=$d].level")" = false -a "$(jget /tmp/b.json "buttons[name=$d].lost")" = 0 -a \
+      "$(jget /tmp/status.json "lines[device=$d].kernel_lost")" = 0 -a "$(jget /tmp/status.json "lines[device=$d].ring_dropped")" = 0 ]
+done
+# Each press/release writes 1 + 2*3 edges (G4: 1): 14 wanted edges with bounce, 2 without.
+check "btn and sw: every edge read (14 x 7 + 2 = 100)" \
+  [ "$(jget /tmp/status.json 'lines[device=btn].edges')" = 100 -a "$(jget /tmp/status.json 'lines[device=sw].edges')" = 100 ]
+check "kbtn: the kernel's debounce passed only the 14 wanted edges (no bounce, no glitch)" \
+  [ "$(jget /tmp/status.json 'lines[device=kbtn].edges')" = 14 -a "$(jget /tmp/b.json 'buttons[name=kbtn].glitches')" = 0 ]
+
+daemon_stop
+seq_of() { awk -F, -v d="$1" '$1 == "EVENT" && $4 == d { printf "%s%s", sep, $11; sep = " " } END { print "" }' "$DAEMON_EVENTS"; }
+WANT="press release click press release press double_click release press long_press release press release press double_click release press release click"
+for d in btn kbtn; do
+  got=$(seq_of $d)
+  echo "$d: $got"
+  check "$d: event log gestures in order" [ "$got" = "$WANT" ]
+done
+got=$(seq_of sw)
+check "sw: event log close/open x 7" [ "$got" = "$(echo close open close open close open close open close open close open close open)" ]
+pass "btn, kbtn (kernel debounce), sw: 7 presses with bounce, 2 clicks, 2 double clicks, 1 long press, 1 glitch rejected; exact gesture sequence"
