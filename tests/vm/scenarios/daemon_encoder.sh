@@ -43,10 +43,11 @@ daemon_start
 
 A4=$(sim_pull_file simQ bank0 0); B4=$(sim_pull_file simQ bank0 1)
 A1=$(sim_pull_file simQ bank0 2); B1=$(sim_pull_file simQ bank0 3)
-# turn ARGS...: the same edge_train on one encoder, then on the other. (Not both at once:
-# two writers on the 2 vCPUs make gpio-sim drop edges. Its interrupt is masked until
-# gpiolib-cdev's IRQ thread has run for the previous edge, and irq_sim discards an edge
-# that arrives while masked: fewer events, with contiguous seqnos, so no reader can tell.)
+# turn ARGS...: the same edge_train on one encoder, then on the other. Not both at once:
+# with two writers the kernel loses edges before any reader sees them (seen: 30-60 % of
+# the bounce edges). gpiolib-cdev assigns line_seqno in its IRQ thread, and an edge that
+# comes before that thread has run for the previous one is merged or dropped on the way
+# (irq_sim), so fewer events arrive, with contiguous seqnos: no reader can tell.
 turn() {
   edge_train -q "$@" -r "$RATE" "$A4" "$B4" || fail "edge_train $* (knob4)"
   edge_train -q "$@" -r "$RATE" "$A1" "$B1" || fail "edge_train $* (knob1)"

@@ -214,9 +214,11 @@ _daemon_up() {
 _daemon_dump() {
   echo "---- gpioirqd output"
   cat "$DAEMON_DIR/daemon.out"
-  echo "---- gpioirqctl status"
-  gpioirqctl --json status
-  for _c in encoders buttons counters imu; do gpioirqctl --json "$_c"; done
+  if kill -0 "$DAEMON_PID" 2>/dev/null; then
+    echo "---- gpioirqctl status"
+    gpioirqctl --json status
+    for _c in encoders buttons counters imu; do gpioirqctl --json "$_c"; done
+  fi
   echo "---- event log: last 20 rows"
   tail -n 20 "$DAEMON_EVENTS" 2>/dev/null
 }
