@@ -430,6 +430,28 @@ void Daemon::drain_imus(bool everything) {
   }
 }
 
+void Daemon::log_counters() {
+  // Pulse counters are logged as a count and a frequency per flush interval while pulses
+  // come (their edges are in the log too when log_edges is on).
+  const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  for (auto& c : counters_) {
+    if (c->counter.count() == c->count_logged) continue;
+    c->count_logged = c->counter.count();
+    sinks::EventEntry ev;
+    ev.ts_ns = now;
+    ev.device = c->name;
+    ev.unit = c->cfg.unit;
+    ev.kind = "count";
+    ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(c->counter.count()));
+    ev.value2 = sinks::EventValue::real(c->counter.value());
+    event_log_->event(ev);
+    ev.kind = "frequency";
+    ev.value = sinks::EventValue::real(c->counter.frequency(now));
+    ev.value2 = sinks::EventValue::real(c->counter.rate(now));
+    event_log_->event(ev);
+  }
+}
+
 void Daemon::start_poll(PollStream& p) {
   timers_.push_back(std::make_unique<loop::Timer>(*loop_, [this, &p] {
     const auto& reading = p.source.poll();
@@ -479,6 +501,7 @@ int Daemon::run(const RunOptions& options) {
 
   flush_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
     drain_imus(true);  // the event log keeps its own sync interval
+    log_counters();
   });
   flush_timer_->start_periodic(std::uint64_t{cfg_.daemon.flush_interval_ms} * kMs);
 
@@ -507,6 +530,7 @@ void Daemon::shutdown() {
   ingest_->stop();  // its last flush hands over everything it read
   drain_stopped();
   drain_imus(true);
+  log_counters();
   for (auto& b : buttons_) log_button_events(*b, b->button.on_time(~std::uint64_t{0} / 2));
   event_log_->marker(sinks::MarkerType::stop);
   control_->stop();

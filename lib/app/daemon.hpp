@@ -78,6 +78,7 @@ class Daemon final : public control::CommandHandler {
   static constexpr std::size_t kMaxRecordsPerWake = 16384;
   void dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real);
   void drain_imus(bool everything);
+  void log_counters();
   void arm_button_timer(ButtonStream& b);
   void log_button_events(ButtonStream& b, const devices::ButtonEvents& events);
   void on_button_timer(ButtonStream& b);

@@ -75,6 +75,7 @@ struct CounterStream final : StreamBase {
   config::CounterConfig cfg;
   devices::PulseCounter counter;
   std::uint16_t line = 0;
+  std::uint64_t count_logged = 0;  // the count in the last `count` EVENT row
 };
 
 // IMU: the RT thread reads one sample per data-ready edge or timer tick (a

@@ -33,7 +33,7 @@ std::uint32_t resolve_line_offset(const std::string& chip_path, const std::strin
 
 class GpiodSource final : public LineSource {
  public:
-  // The kernel's maximum; gpiolib-cdev caps event_buffer_size at 16 * num lines, 1024 max.
+  // The kernel's maximum (GPIO_V2_LINES_MAX * 16 = 1024), whatever the number of lines.
   static constexpr std::size_t kEventBufferSize = 1024;
 
   GpiodSource(const std::string& chip_path, const std::vector<LineRequestSpec>& lines,
