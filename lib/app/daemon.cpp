@@ -539,6 +539,7 @@ void Daemon::shutdown() {
 }
 
 void Daemon::remove_stream(StreamBase& s) {
+  if (s.timer_index) timers_[s.timer_index - 1]->cancel();
   if (s.source) ingest_->remove_source(*s.source);
   for (auto id : s.lines) routes_[id] = Route{};
 }
@@ -575,15 +576,8 @@ void Daemon::reload() {
   };
   prune(encoders_);
   prune(counters_);
-  for (auto it = buttons_.begin(); it != buttons_.end();) {
-    if (gone((*it)->name)) {
-      if ((*it)->timer_index) timers_[(*it)->timer_index - 1]->cancel();
-      remove_stream(**it);
-      it = buttons_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  prune(buttons_);
+  prune(polls_);
   for (std::size_t i = 0; i < imus_.size();) {
     if (gone(imus_[i]->name)) {
       remove_stream(*imus_[i]);
@@ -593,14 +587,6 @@ void Daemon::reload() {
       imus_.erase(imus_.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
       ++i;
-    }
-  }
-  for (auto it = polls_.begin(); it != polls_.end();) {
-    if (gone((*it)->name)) {
-      if ((*it)->timer_index) timers_[(*it)->timer_index - 1]->cancel();
-      it = polls_.erase(it);
-    } else {
-      ++it;
     }
   }
   const config::DaemonConfig daemon = cfg_.daemon;

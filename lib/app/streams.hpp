@@ -41,6 +41,7 @@ struct StreamBase {
   std::vector<std::uint16_t> lines;          // line ids in the ingest thread
   core::Histogram latency;                   // kernel timestamp -> loop dispatch, ns
   std::uint64_t gaps_kernel = 0, gaps_ring = 0;  // as reported by GAP records
+  std::size_t timer_index = 0;  // 1 + index of its loop timer in the daemon, 0 = none
 };
 
 // Quadrature encoder. The RT hook derives both lines' levels by toggling on each edge
@@ -67,7 +68,6 @@ struct ButtonStream final : StreamBase {
   devices::Button button;
   std::uint16_t line = 0;
   std::uint64_t events[7] = {};  // per devices::ButtonEventKind
-  std::size_t timer_index = 0;   // 1 + index into the daemon's timers, 0 = none yet
 };
 
 struct CounterStream final : StreamBase {
@@ -115,7 +115,6 @@ struct PollStream final : StreamBase {
   explicit PollStream(const config::PollConfig& c) : cfg(c), source(c) {}
   config::PollConfig cfg;
   devices::PolledSource source;
-  std::size_t timer_index = 0;
 };
 
 }  // namespace gpioirq::app
