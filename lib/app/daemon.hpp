@@ -74,6 +74,7 @@ class Daemon final : public control::CommandHandler {
   void drain(std::size_t max_records);
   void drain_stopped();
   void start_ingest();
+  void keep_io_workers_off_rt_cpu();
   // A wake decodes at most this many records before the loop serves its other work.
   static constexpr std::size_t kMaxRecordsPerWake = 16384;
   void dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real);
@@ -112,6 +113,7 @@ class Daemon final : public control::CommandHandler {
   std::uint64_t reloads_ = 0, reload_failures_ = 0;
   std::string last_reload_error_;
   gpio::RtGranted granted_;
+  bool io_workers_off_rt_cpu_ = false;
   bool mlock_done_ = false;
 };
 

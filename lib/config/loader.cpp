@@ -31,7 +31,7 @@ constexpr std::string_view top_keys[] = {"daemon",  "chip", "encoder", "button",
 constexpr std::string_view daemon_keys[] = {
     "log_dir",   "socket_path",       "socket_group",         "rt_priority", "cpu",
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
-    "log_edges", "ring_capacity",     "time_sync_interval_ms"};
+    "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb"};
 constexpr std::string_view chip_keys[] = {"name", "backend", "path", "label", "sim_num_lines"};
 constexpr std::string_view encoder_keys[] = {
     "name", "chip", "a",   "b",    "bias",       "active_low", "clock", "counts_per_period",
@@ -342,6 +342,8 @@ class Loader {
       d.ring_capacity = static_cast<std::uint32_t>(value);
     }
     assign(d.time_sync_interval_ms, r.integer("time_sync_interval_ms", 100, 86'400'000));
+    if (auto mb = r.integer("log_buffer_max_mb", 1, 1024))
+      d.log_buffer_max_bytes = static_cast<std::uint64_t>(*mb) << 20;
   }
 
   void read_chip(const toml::table& t, std::size_t index) {

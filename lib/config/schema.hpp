@@ -49,6 +49,7 @@ struct DaemonConfig {
   bool log_edges = true;                // raw edges in the event log, not only decoded events
   std::uint32_t ring_capacity = 65536;  // edge records; power of two
   std::uint32_t time_sync_interval_ms = 10000;  // MONOTONIC<->REALTIME pair records
+  std::uint64_t log_buffer_max_bytes = 16ull << 20;  // the file says log_buffer_max_mb
 
   bool operator==(const DaemonConfig&) const = default;
 };

@@ -248,6 +248,11 @@ int EventLoop::write(int fd, const void* buf, unsigned len, std::uint64_t offset
   return 0;
 }
 
+int EventLoop::set_worker_cpus(const cpu_set_t& cpus) noexcept {
+  cpu_set_t copy = cpus;  // liburing takes a non-const pointer
+  return io_uring_register_iowq_aff(&ring_, sizeof copy, &copy);
+}
+
 int EventLoop::fdatasync(int fd, Completion& c) noexcept {
   int err = 0;
   io_uring_sqe* sqe = begin(c, err);

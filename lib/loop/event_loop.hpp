@@ -14,6 +14,7 @@
 // complete(). Only the constructor throws.
 
 #include <liburing.h>
+#include <sched.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +52,12 @@ class EventLoop {
   // Asks run() to return after the current round. Loop thread only; from other threads or
   // signal handlers, set a ThreadSafeFlag (or raise a signal watched by a SignalSet).
   void stop() noexcept { stop_requested_ = true; }
+
+  // Restricts the kernel's io-wq worker threads of this ring (which run the file writes
+  // and fdatasyncs) to `cpus`. Used to keep them off the RT thread's CPU: a worker copying
+  // megabytes into the page cache runs in the kernel and, on a kernel without full
+  // preemption, is not preempted even by a SCHED_FIFO thread. Returns 0 or -errno.
+  int set_worker_cpus(const cpu_set_t& cpus) noexcept;
 
   // Submissions. Buffers must stay valid until complete() runs (or abandon() returns).
   int read(int fd, void* buf, unsigned len, std::uint64_t offset, Completion& c) noexcept;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <new>
 #include <utility>
 
 #include "sinks/rotation.hpp"
@@ -50,6 +51,7 @@ AppendFile::AppendFile(loop::EventLoop& loop, AppendFileOptions options, FileFor
       }),
       tick_(loop, [this] { on_tick(); }) {
   options_.buffer_bytes = std::max<std::size_t>(options_.buffer_bytes, 64);
+  options_.max_buffer_bytes = std::max(options_.max_buffer_bytes, options_.buffer_bytes);
 }
 
 AppendFile::~AppendFile() { close(); }
@@ -61,6 +63,7 @@ int AppendFile::open() {
   preamble_.clear();
   active_.reserve(options_.buffer_bytes);
   job_.reserve(options_.buffer_bytes);
+  active_limit_ = options_.buffer_bytes;
   job_pos_ = 0;
   job_active_ = retry_wait_ = flush_requested_ = dirty_ = reopen_needed_ = false;
   sync_req_gen_ = 0;
@@ -151,14 +154,30 @@ void AppendFile::rotate() {
 
 bool AppendFile::append(std::string_view record) noexcept {
   const std::size_t n = record.size();
-  if (closed_ || n > options_.buffer_bytes) {
+  if (closed_ || n > options_.max_buffer_bytes) {
     ++status_.refused;
     status_.refused_bytes += n;
     return false;
   }
-  if (active_.size() + n > options_.buffer_bytes) {
+  if (active_.size() + n > active_limit_) {
     if (!job_active_ && !retry_wait_) start_job();
-    if (active_.size() + n > options_.buffer_bytes) {
+    // Still no room: a write is in flight (or waiting to be retried). Grow rather than
+    // lose records, up to the cap.
+    if (active_.size() + n > active_limit_ && active_limit_ < options_.max_buffer_bytes) {
+      active_limit_ = std::min(options_.max_buffer_bytes, std::max(2 * active_limit_, active_.size() + n));
+      ++status_.buffer_grows;
+    }
+    if (active_.size() + n > active_limit_) {
+      ++status_.refused;
+      status_.refused_bytes += n;
+      return false;
+    }
+  }
+  if (active_.capacity() < active_.size() + n) {
+    try {
+      active_.reserve(active_limit_);
+    } catch (const std::bad_alloc&) {
+      active_limit_ = active_.capacity();
       ++status_.refused;
       status_.refused_bytes += n;
       return false;
@@ -172,7 +191,7 @@ bool AppendFile::append(std::string_view record) noexcept {
 }
 
 std::size_t AppendFile::room() const noexcept {
-  return closed_ ? 0 : options_.buffer_bytes - active_.size();
+  return closed_ || active_.size() >= active_limit_ ? 0 : active_limit_ - active_.size();
 }
 
 void AppendFile::flush() noexcept {
@@ -247,6 +266,9 @@ void AppendFile::start_job() noexcept {
   }
   std::swap(active_, job_);  // job_ was empty; both keep their reserved capacity
   active_.clear();
+  // The buffer to fill next is the one the last write emptied: it may hold what it has
+  // (grown or not); it grows again only if this write is slow too.
+  active_limit_ = std::max(options_.buffer_bytes, std::min(active_.capacity(), options_.max_buffer_bytes));
   job_pos_ = 0;
   job_active_ = true;
   job_gen_ = tick_gen_;
@@ -413,7 +435,8 @@ int AppendFile::close() noexcept {
 
 const AppendFileStatus& AppendFile::status() const noexcept {
   status_.buffered_bytes = active_.size() + (job_active_ ? job_remaining() : preamble_.size());
-  status_.buffer_limit = 2 * options_.buffer_bytes;
+  status_.buffer_limit = 2 * options_.max_buffer_bytes;
+  status_.buffer_memory = active_.capacity() + job_.capacity();
   return status_;
 }
 

@@ -6,10 +6,13 @@
 //   record. A write starts when the active buffer is half full, on flush(), and on every
 //   tick (sync_interval_ms). At most one write is in flight: while it runs, appends fill
 //   the other buffer (double buffering).
-// - Bounded memory: two buffers of buffer_bytes, allocated at open(). A record that does
-//   not fit while both are busy is refused (append() returns false) and counted; the
-//   caller turns that into a loss record. A slow or failing disk therefore costs records,
-//   never memory, and never blocks the loop.
+// - Bounded memory: two buffers of buffer_bytes, allocated at open(). While a write is in
+//   flight, the buffer being filled may grow (doubling) up to max_buffer_bytes, so that a
+//   disk stall of a few tens of milliseconds at a high record rate costs memory for a
+//   while instead of records; a quiet log never grows. A record that does not fit even
+//   then is refused (append() returns false) and counted; the caller turns that into a
+//   loss record. A slow or failing disk therefore costs records, never unbounded memory,
+//   and never blocks the loop.
 // - Writes go to explicit offsets (not O_APPEND): a short write continues where it
 //   stopped, and a failed write is retried on the next tick at the same offset, so a retry
 //   never duplicates bytes. Errors are counted in status(), never thrown.
@@ -60,17 +63,20 @@ class FileFormatHooks {
 
 struct AppendFileOptions {
   std::string path;
-  std::size_t buffer_bytes = 256 * 1024;  // each of the two buffers
+  std::size_t buffer_bytes = 256 * 1024;  // each of the two buffers; a write starts at half
   std::uint32_t sync_interval_ms = 1000;  // 0: no periodic fdatasync (ticks still run)
   std::uint64_t rotate_size_bytes = 0;    // 0: never rotate
   std::uint32_t rotate_keep = 5;          // rotated files kept: path.1 .. path.N
   mode_t file_mode = 0640;
+  std::size_t max_buffer_bytes = 0;  // each buffer may grow to this while a write lags; 0: buffer_bytes
 };
 
 struct AppendFileStatus {
   std::uint64_t file_bytes = 0;      // bytes written to the current file
   std::size_t buffered_bytes = 0;    // accepted, not yet written
-  std::size_t buffer_limit = 0;      // most bytes that can be buffered (2 x buffer_bytes)
+  std::size_t buffer_limit = 0;      // most bytes that can be buffered (2 x max_buffer_bytes)
+  std::size_t buffer_memory = 0;     // bytes the two buffers hold allocated now
+  std::uint64_t buffer_grows = 0;    // times a buffer grew past its size (a write was slow)
   std::uint64_t appends = 0;         // records accepted
   std::uint64_t appended_bytes = 0;
   std::uint64_t refused = 0;         // records refused (buffers full, or record too big)
@@ -147,6 +153,7 @@ class AppendFile {
   core::UniqueFd retiring_fd_;  // the previous file, until its final fdatasync is done
 
   std::vector<char> active_;  // filled by append()
+  std::size_t active_limit_ = 0;  // active_ may hold this much now (grows while writes lag)
   // The write in progress: preamble_ (a new file's start) then job_; job_pos_ bytes of it
   // are written.
   std::string preamble_;

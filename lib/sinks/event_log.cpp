@@ -37,6 +37,7 @@ EventLogOptions event_log_options(const config::DaemonConfig& daemon, std::strin
   o.rotate_size_bytes = daemon.rotate_size_bytes;
   o.rotate_keep = daemon.rotate_keep;
   o.time_sync_interval_ms = daemon.time_sync_interval_ms;
+  o.max_buffer_bytes = std::max<std::size_t>(daemon.log_buffer_max_bytes, o.buffer_bytes);
   o.version = std::move(version);
   return o;
 }
@@ -45,7 +46,7 @@ EventLog::EventLog(loop::EventLoop& loop, EventLogOptions options)
     : options_(std::move(options)),
       file_(loop,
             AppendFileOptions{options_.path, options_.buffer_bytes, options_.sync_interval_ms,
-                              options_.rotate_size_bytes, options_.rotate_keep, 0640},
+                              options_.rotate_size_bytes, options_.rotate_keep, 0640, options_.max_buffer_bytes},
             this),
       time_timer_(loop, [this] { time(read_time_pair()); }) {}
 

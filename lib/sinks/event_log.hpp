@@ -31,6 +31,7 @@ struct EventLogOptions {
   std::string path;
   config::LogFormat format = config::LogFormat::csv;
   std::size_t buffer_bytes = 512 * 1024;  // each of AppendFile's two buffers
+  std::size_t max_buffer_bytes = 16u << 20;  // each may grow to this while a write lags
   std::uint32_t sync_interval_ms = 1000;
   std::uint64_t rotate_size_bytes = 64ull << 20;  // 0: never
   std::uint32_t rotate_keep = 5;

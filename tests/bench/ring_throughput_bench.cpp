@@ -77,6 +77,11 @@ class MoodycamelAdapter {
   moodycamel::ReaderWriterQueue<Record> queue_{kCapacity};
 };
 
+template <typename Queue>
+struct alignas(4096) PageAligned {
+  Queue queue;
+};
+
 template <typename Queue, std::size_t B>
 void ring_throughput(benchmark::State& state) {
   std::uint64_t bad = 0;
@@ -86,12 +91,21 @@ void ring_throughput(benchmark::State& state) {
   std::uint64_t full_spins = 0;
   std::uint64_t empty_spins = 0;
   for (auto _ : state) {
-    auto queue = std::make_unique<Queue>();
+    // Every contender's object starts on a page boundary, so that where the heap puts it
+    // does not decide which of its indices and slots share cache lines.
+    auto holder = std::make_unique<PageAligned<Queue>>();
+    Queue* const queue = &holder->queue;
     std::atomic<int> ready{0};
-    std::thread producer([&] {
+    // Each thread works on locals only (the queue pointer by value, its own spin count)
+    // and publishes its count after the transfer: a counter or pointer on the other
+    // thread's stack would share a cache line with what that thread writes, and the
+    // harness itself would then cost a cache miss per item.
+    std::atomic<std::uint64_t> producer_full_spins{0};
+    std::thread producer([queue, &ready, &producer_full_spins] {
       ScopedPin pin(1);
       ready.fetch_add(1);
       while (ready.load() < 2) cpu_relax();
+      std::uint64_t spins = 0;
       std::array<Record, B> batch{};
       for (std::uint64_t seq = 0; seq < kItems;) {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(B, kItems - seq));
@@ -99,31 +113,36 @@ void ring_throughput(benchmark::State& state) {
         for (std::size_t done = 0; done < n;) {
           const std::size_t k = queue->push(batch.data() + done, n - done);
           if (k == 0) {
-            ++full_spins;
+            ++spins;
             cpu_relax();
           }
           done += k;
         }
         seq += n;
       }
+      producer_full_spins.store(spins);
     });
     ScopedPin pin(0);
     ready.fetch_add(1);
     while (ready.load() < 2) cpu_relax();
+    std::uint64_t spins = 0, wrong = 0;
     const std::uint64_t t0 = now_ns();
     std::array<Record, B> out{};
     for (std::uint64_t expect = 0; expect < kItems;) {
       const std::size_t k = queue->pop(out.data(), B);
       if (k == 0) {
-        ++empty_spins;
+        ++spins;
         cpu_relax();
         continue;
       }
-      for (std::size_t i = 0; i < k; ++i) bad += out[i].seq != expect + i;
+      for (std::size_t i = 0; i < k; ++i) wrong += out[i].seq != expect + i;
       expect += k;
     }
     const std::uint64_t t1 = now_ns();
     producer.join();
+    bad += wrong;
+    empty_spins += spins;
+    full_spins += producer_full_spins.load();
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
   }
   if (bad) state.SkipWithError("records arrived out of order");

@@ -163,6 +163,18 @@ TEST_CASE("status: version, config, rt, per-line edge counts and the ring", "[ho
   CHECK(s.at("reloads") == 0);
   CHECK(s.at("control").at("requests").get<std::uint64_t>() >= 1);
 
+  // The event log: rows of each type counted, nothing lost, the two base buffers held,
+  // io workers not moved (the RT thread is not pinned).
+  CHECK_FALSE(rt.at("io_workers_off_rt_cpu").get<bool>());
+  const Json& log = s.at("log");
+  CHECK(log.at("edges").get<std::uint64_t>() > 0);
+  CHECK(log.at("events").get<std::uint64_t>() > 0);
+  CHECK(log.at("lost") == 0);
+  CHECK(log.at("write_errors") == 0);
+  CHECK(log.at("healthy") == true);
+  CHECK(log.at("buffer_memory").get<std::uint64_t>() >= 2 * 512 * 1024);
+  CHECK(log.at("buffer_grows") == 0);
+
   // gpioirqctl shows the same thing for people and for scripts.
   const RunResult human = ctl(d.socket(), {"status"});
   CHECK(human.exit_code == 0);

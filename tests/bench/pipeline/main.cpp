@@ -48,6 +48,7 @@ struct Options {
   std::string json_out;  // every trial's JSON, one per line
   bool skip_rate = false;
   int loop_fifo = 0;  // > 0: also search with the loop thread at SCHED_FIFO this priority
+  int rt_cpu = -2;    // >= -1: every trial runs with [daemon] cpu = this
 };
 
 std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
@@ -59,7 +60,7 @@ json run_child(const Options& o, const std::string& kind, double rate, double se
   std::ostringstream cmd;
   cmd << "'" << self_exe() << "' trial --kind " << kind << " --rate " << std::fixed << rate << " --seconds "
       << seconds << " --log-edges " << log_edges << " --mlock " << mlock << " --config '" << o.config
-      << "' --dir '" << o.dir << "' --loop-fifo " << loop_fifo;
+      << "' --dir '" << o.dir << "' --loop-fifo " << loop_fifo << " --rt-cpu " << o.rt_cpu;
   FILE* p = ::popen(cmd.str().c_str(), "r");
   if (!p) throw std::runtime_error("popen failed");
   std::string text;
@@ -371,6 +372,9 @@ int main(int argc, char** argv) {
   app.add_option("--loop-fifo", o.loop_fifo,
                  "also search with the loop thread at SCHED_FIFO this priority (as `chrt -f P gpioirqd`); 0: no")
       ->capture_default_str();
+  app.add_option("--rt-cpu", o.rt_cpu,
+                 "run every trial with [daemon] cpu = this (the RT thread's CPU; -1 = any); -2: as the config says")
+      ->capture_default_str();
 
   TrialSpec spec;
   std::string kind = "demo";
@@ -384,6 +388,7 @@ int main(int argc, char** argv) {
   trial->add_option("--config", spec.config);
   trial->add_option("--dir", spec.dir_base);
   trial->add_option("--loop-fifo", spec.loop_fifo);
+  trial->add_option("--rt-cpu", spec.rt_cpu);
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -163,6 +163,7 @@ nlohmann::json run_trial(const TrialSpec& spec) {
   cfg.daemon.socket_path = (dir / "control.sock").string();
   if (spec.mlock >= 0) cfg.daemon.mlock = spec.mlock == 1;
   if (spec.log_edges >= 0) cfg.daemon.log_edges = spec.log_edges == 1;
+  if (spec.rt_cpu >= -1) cfg.daemon.cpu = spec.rt_cpu;
   std::string hot_name;
   if (spec.kind == TrialSpec::Kind::rate) {
     auto& knob = hot_encoder(cfg);
@@ -183,6 +184,7 @@ nlohmann::json run_trial(const TrialSpec& spec) {
   out["rate"] = spec.rate;
   out["seconds"] = spec.seconds;
   out["log_edges"] = cfg.daemon.log_edges;
+  out["rt_cpu"] = cfg.daemon.cpu;
   out["mlock"] = cfg.daemon.mlock;
   out["log_dir"] = dir.string();
 

@@ -22,6 +22,8 @@ struct TrialSpec {
   // > 0: run the loop (this) thread at SCHED_FIFO with this priority, as `chrt -f P
   // gpioirqd` would (the RT thread still sets its own, higher, priority).
   int loop_fifo = 0;
+  // >= -1: override [daemon] cpu (the RT thread's CPU; -1 = any); -2: as the config says.
+  int rt_cpu = -2;
 };
 
 // Runs the trial; the JSON is what main.cpp tabulates (see trial.cpp for the keys).

@@ -90,6 +90,8 @@ const BadFile bad_files[] = {
      "x.toml:4:11: imu 'i'.trigger: expected one of \"data-ready\", \"timer\", found \"data_ready\"; did you mean \"data-ready\"?"},
     {"ring capacity not a power of two", "[daemon]\nring_capacity = 5000\n",
      "x.toml:2:17: daemon.ring_capacity: expected a power of two from 1024 to 16777216, found 5000"},
+    {"log buffer cap out of range", "[daemon]\nlog_buffer_max_mb = 0\n",
+     "x.toml:2:21: daemon.log_buffer_max_mb: expected an integer from 1 to 1024, found 0"},
     {"counts per period not 1, 2 or 4",
      GPIO_CHIP "[[encoder]]\nname = \"k\"\nchip = \"gpio0\"\na = 1\nb = 2\ncounts_per_period = 3\n",
      "x.toml:9:21: encoder 'k'.counts_per_period: expected 1, 2 or 4, found 3"},

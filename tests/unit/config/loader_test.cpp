@@ -174,6 +174,7 @@ event_log_format = "jsonl"
 log_edges = false
 ring_capacity = 1024
 time_sync_interval_ms = 500
+log_buffer_max_mb = 3
 
 [[chip]]
 name = "exp"
@@ -230,6 +231,7 @@ offset = 1.5
   CHECK_FALSE(c.daemon.log_edges);
   CHECK(c.daemon.ring_capacity == 1024);
   CHECK(c.daemon.time_sync_interval_ms == 500);
+  CHECK(c.daemon.log_buffer_max_bytes == 3u << 20);
   CHECK(c.chips[0].label == "mcp23017");
   CHECK(c.chips[0].path.empty());
   const EncoderConfig& e = c.encoders[0];

@@ -6,7 +6,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <catch2/catch_test_macros.hpp>
+#include <filesystem>
+#include <fstream>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -239,6 +243,50 @@ TEST_CASE("fdatasync on a temp file", "[loop][file]") {
   REQUIRE(loop.read(fd.get(), buf, 3, 2, read_back.completion) == 0);  // explicit offset
   REQUIRE(run_until(loop, [&] { return read_back.done(); }));
   CHECK(as_text(buf, read_back.results.at(0)) == "cde");
+}
+
+TEST_CASE("io workers run only on the CPUs set_worker_cpus gives them", "[loop][file]") {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  REQUIRE(::sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) last = cpu;
+  REQUIRE(last >= 0);
+  cpu_set_t only;
+  CPU_ZERO(&only);
+  CPU_SET(static_cast<unsigned>(last), &only);
+
+  TempDir dir;
+  const auto path = dir.path() / "log.bin";
+  UniqueFd fd(::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+  REQUIRE(fd);
+  EventLoop loop;
+  REQUIRE(loop.set_worker_cpus(only) == 0);
+  // fdatasync cannot complete without blocking, so io_uring always hands it to an io-wq
+  // worker: at least one exists afterwards (idle workers linger for seconds).
+  Recorder wrote, synced;
+  REQUIRE(loop.write(fd.get(), "abcdef", 6, 0, wrote.completion) == 0);
+  REQUIRE(run_until(loop, [&] { return wrote.done(); }));
+  REQUIRE(loop.fdatasync(fd.get(), synced.completion) == 0);
+  REQUIRE(run_until(loop, [&] { return synced.done(); }));
+  CHECK(synced.results == std::vector<int>{0});
+
+  int workers = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind("iou-wrk", 0) != 0) continue;
+    ++workers;
+    std::ifstream status(task.path() / "status");
+    std::string line, cpus;
+    while (std::getline(status, line))
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) cpus = line.substr(line.find_first_not_of(" \t", 18));
+    INFO("worker " << task.path().filename().string() << " Cpus_allowed_list " << cpus);
+    CHECK(cpus == std::to_string(last));
+  }
+  CHECK(workers >= 1);
 }
 
 TEST_CASE("poll_add reports readiness", "[loop]") {

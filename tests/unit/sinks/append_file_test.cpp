@@ -84,6 +84,53 @@ TEST_CASE("A full buffer refuses records, counts them, and memory stays bounded"
   REQUIRE(f.append(record(1000)));  // room again
 }
 
+TEST_CASE("While a write lags, the buffer grows up to its cap instead of losing records", "[append]") {
+  sinks_test::TempDir dir;
+  auto loop = sinks_test::make_loop();
+  AppendFileOptions o;
+  o.path = dir.file("log");
+  o.buffer_bytes = 1024;       // 32 records; a write starts at 16
+  o.max_buffer_bytes = 4096;   // the buffer being filled may grow to 128 records
+  AppendFile f(*loop, o);
+  REQUIRE(f.open() == 0);
+
+  // The loop does not run, so the first write (16 records) cannot complete: the other
+  // buffer grows 1024 -> 2048 -> 4096 bytes and takes 128 records, then refusals start.
+  std::string expected;
+  int accepted = 0;
+  for (int i = 0; i < 300; ++i) {
+    if (f.append(record(i))) {
+      expected += record(i);
+      ++accepted;
+    }
+    CHECK(f.status().buffered_bytes <= f.status().buffer_limit);
+  }
+  CHECK(accepted == 16 + 128);
+  CHECK(f.status().refused == 300 - 144);
+  CHECK(f.status().buffer_grows == 2);
+  CHECK(f.status().buffer_limit == 8192);
+  CHECK(f.status().buffer_memory >= 1024 + 4096);
+  CHECK_FALSE(f.append(std::string(5000, 'x')));  // larger than the cap: never fits
+
+  f.flush();
+  REQUIRE(run_until(*loop, [&] { return drained(f); }));
+  CHECK(read_file(o.path) == expected);
+
+  // Once writes keep up, a quiet log does not grow further: 20 small batches, each
+  // flushed and written before the next.
+  const auto grows = f.status().buffer_grows;
+  for (int batch = 0; batch < 20; ++batch) {
+    for (int i = 0; i < 10; ++i) {
+      REQUIRE(f.append(record(1000 + batch * 10 + i)));
+      expected += record(1000 + batch * 10 + i);
+    }
+    f.flush();
+    REQUIRE(run_until(*loop, [&] { return drained(f); }));
+  }
+  CHECK(f.status().buffer_grows == grows);
+  CHECK(read_file(o.path) == expected);
+}
+
 TEST_CASE("fdatasync runs on the interval, and only when something was written", "[append]") {
   sinks_test::TempDir dir;
   auto loop = sinks_test::make_loop();
