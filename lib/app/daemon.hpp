@@ -75,6 +75,7 @@ class Daemon final : public control::CommandHandler {
   void drain_stopped();
   void start_ingest();
   void keep_io_workers_off_rt_cpu();
+  void apply_loop_priority();
   // A wake decodes at most this many records before the loop serves its other work.
   static constexpr std::size_t kMaxRecordsPerWake = 16384;
   void dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real);
@@ -114,6 +115,7 @@ class Daemon final : public control::CommandHandler {
   std::string last_reload_error_;
   gpio::RtGranted granted_;
   bool io_workers_off_rt_cpu_ = false;
+  int loop_priority_ = 0;  // SCHED_FIFO priority the loop thread got; 0: as started
   bool mlock_done_ = false;
 };
 

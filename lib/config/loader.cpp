@@ -31,7 +31,8 @@ constexpr std::string_view top_keys[] = {"daemon",  "chip", "encoder", "button",
 constexpr std::string_view daemon_keys[] = {
     "log_dir",   "socket_path",       "socket_group",         "rt_priority", "cpu",
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
-    "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb"};
+    "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb",
+    "loop_priority"};
 constexpr std::string_view chip_keys[] = {"name", "backend", "path", "label", "sim_num_lines"};
 constexpr std::string_view encoder_keys[] = {
     "name", "chip", "a",   "b",    "bias",       "active_low", "clock", "counts_per_period",
@@ -344,6 +345,11 @@ class Loader {
     assign(d.time_sync_interval_ms, r.integer("time_sync_interval_ms", 100, 86'400'000));
     if (auto mb = r.integer("log_buffer_max_mb", 1, 1024))
       d.log_buffer_max_bytes = static_cast<std::uint64_t>(*mb) << 20;
+    assign(d.loop_priority, r.integer("loop_priority", 0, 98));
+    // The RT thread must be able to preempt the loop: that is the design's whole point.
+    if (d.loop_priority > 0 && d.rt_priority > 0 && d.loop_priority >= d.rt_priority)
+      r.fail("loop_priority", "expected a priority below rt_priority (" + std::to_string(d.rt_priority) +
+                                  "), found " + std::to_string(d.loop_priority));
   }
 
   void read_chip(const toml::table& t, std::size_t index) {

@@ -10,9 +10,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -24,7 +27,7 @@ constexpr double kKnobRate = 2000;  // edges/s
 constexpr double kFlowRate = 200;   // pulses/s
 
 std::string config() {
-  return daemon_section("rt_priority = 10\nring_capacity = 4096") + R"(
+  return daemon_section("rt_priority = 10\nloop_priority = 5\nring_capacity = 4096") + R"(
 [[chip]]
 name = "sim0"
 backend = "sim"
@@ -134,8 +137,21 @@ TEST_CASE("status: version, config, rt, per-line edge counts and the ring", "[ho
   REQUIRE(rt.contains("cpu"));
   REQUIRE(rt.contains("mlocked"));
   REQUIRE(rt.contains("refused"));
-  if (::geteuid() == 0) CHECK(rt.at("priority") == 10);
-  else CHECK((rt.at("priority") == 10 || !rt.at("refused").get<std::string>().empty()));
+  if (::geteuid() == 0) {
+    CHECK(rt.at("priority") == 10);
+    CHECK(rt.at("loop_priority") == 5);
+    // The loop thread (the main thread, tid = pid) really runs at SCHED_FIFO 5.
+    std::ifstream stat("/proc/" + std::to_string(d.process().pid()) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::vector<std::string> f{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    REQUIRE(f.size() > 38);
+    CHECK(f[37] == "5");  // rt_priority, field 40 of /proc/PID/stat
+    CHECK(f[38] == "1");  // policy, field 41: SCHED_FIFO
+  } else {
+    CHECK((rt.at("priority") == 10 || !rt.at("refused").get<std::string>().empty()));
+  }
   CHECK(rt.at("mlocked") == false);  // mlock = false in the config
   CHECK(rt.at("cpu") == -1);
 

@@ -175,6 +175,7 @@ log_edges = false
 ring_capacity = 1024
 time_sync_interval_ms = 500
 log_buffer_max_mb = 3
+loop_priority = 40
 
 [[chip]]
 name = "exp"
@@ -232,6 +233,7 @@ offset = 1.5
   CHECK(c.daemon.ring_capacity == 1024);
   CHECK(c.daemon.time_sync_interval_ms == 500);
   CHECK(c.daemon.log_buffer_max_bytes == 3u << 20);
+  CHECK(c.daemon.loop_priority == 40);
   CHECK(c.chips[0].label == "mcp23017");
   CHECK(c.chips[0].path.empty());
   const EncoderConfig& e = c.encoders[0];
