@@ -97,13 +97,27 @@ for d in btn kbtn sw; do
     [ "$(jget /tmp/b.json "buttons[name=$d].level")" = false -a "$(jget /tmp/b.json "buttons[name=$d].lost")" = 0 -a \
       "$(jget /tmp/status.json "lines[device=$d].kernel_lost")" = 0 -a "$(jget /tmp/status.json "lines[device=$d].ring_dropped")" = 0 ]
 done
-# Each press/release writes 1 + 2*3 edges (G4: 1): 14 wanted edges with bounce, 2 without.
-check "btn and sw: every edge read (14 x 7 + 2 = 100)" \
-  [ "$(jget /tmp/status.json 'lines[device=btn].edges')" = 100 -a "$(jget /tmp/status.json 'lines[device=sw].edges')" = 100 ]
+# Each press/release writes 1 + 2*3 edges (G4: 1): 14 wanted edges with bounce, 2 without,
+# 100 toggles per line. The kernel may merge two toggles microseconds apart into one
+# interrupt (gpio-sim raises its IRQ through irq_work; a busy TCG host delays it), so a
+# bounce pulse can yield fewer edges: that happens before any edge exists, like contact
+# bounce faster than a real GPIO controller samples. What must hold is that every edge
+# the kernel did report was read and logged: checked below from the event log's seqnos.
+for d in btn sw; do
+  n=$(jget /tmp/status.json "lines[device=$d].edges")
+  check "$d: between the 14 wanted edges and the 100 toggles read ($n)" [ "$n" -ge 14 -a "$n" -le 100 ]
+done
 check "kbtn: the kernel's debounce passed only the 14 wanted edges (no bounce, no glitch)" \
   [ "$(jget /tmp/status.json 'lines[device=kbtn].edges')" = 14 -a "$(jget /tmp/b.json 'buttons[name=kbtn].glitches')" = 0 ]
 
 daemon_stop
+# Every edge the kernel reported is an EDGE row: rows = last line seqno = edges counted.
+for d in btn kbtn sw; do
+  rows_last=$(awk -F, -v d="$d" '$1 == "EDGE" && $4 == d { n++; if ($9 > m) m = $9 } END { print n + 0, m + 0 }' "$DAEMON_EVENTS")
+  n=$(jget /tmp/status.json "lines[device=$d].edges")
+  check "$d: every edge reported by the kernel is in the log (rows, last seqno = $rows_last; edges $n)" \
+    [ "$rows_last" = "$n $n" ]
+done
 seq_of() { awk -F, -v d="$1" '$1 == "EVENT" && $4 == d { printf "%s%s", sep, $11; sep = " " } END { print "" }' "$DAEMON_EVENTS"; }
 WANT="press release click press release press double_click release press long_press release press release press double_click release press release click"
 for d in btn kbtn; do
