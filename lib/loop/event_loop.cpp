@@ -1,5 +1,7 @@
 #include "loop/event_loop.hpp"
 
+#include <fcntl.h>
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -258,6 +260,15 @@ int EventLoop::fdatasync(int fd, Completion& c) noexcept {
   io_uring_sqe* sqe = begin(c, err);
   if (sqe == nullptr) return err;
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  track(c, sqe);
+  return 0;
+}
+
+int EventLoop::start_writeback(int fd, std::uint64_t offset, unsigned len, Completion& c) noexcept {
+  int err = 0;
+  io_uring_sqe* sqe = begin(c, err);
+  if (sqe == nullptr) return err;
+  io_uring_prep_sync_file_range(sqe, fd, len, offset, SYNC_FILE_RANGE_WRITE);
   track(c, sqe);
   return 0;
 }

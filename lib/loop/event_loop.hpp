@@ -63,6 +63,9 @@ class EventLoop {
   int read(int fd, void* buf, unsigned len, std::uint64_t offset, Completion& c) noexcept;
   int write(int fd, const void* buf, unsigned len, std::uint64_t offset, Completion& c) noexcept;
   int fdatasync(int fd, Completion& c) noexcept;
+  // sync_file_range(SYNC_FILE_RANGE_WRITE): starts writeback of [offset, offset + len)
+  // without waiting for it, so that a later fdatasync has less left to write.
+  int start_writeback(int fd, std::uint64_t offset, unsigned len, Completion& c) noexcept;
   // The accepted fd (res >= 0) is SOCK_CLOEXEC | SOCK_NONBLOCK; the caller owns it.
   int accept(int listen_fd, Completion& c) noexcept;
   int recv(int fd, void* buf, unsigned len, Completion& c) noexcept;

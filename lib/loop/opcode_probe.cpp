@@ -18,6 +18,7 @@ constexpr std::array kRequired{
     RequiredOpcode{IORING_OP_READ, "IORING_OP_READ"},
     RequiredOpcode{IORING_OP_WRITE, "IORING_OP_WRITE"},
     RequiredOpcode{IORING_OP_FSYNC, "IORING_OP_FSYNC"},  // with IORING_FSYNC_DATASYNC
+    RequiredOpcode{IORING_OP_SYNC_FILE_RANGE, "IORING_OP_SYNC_FILE_RANGE"},
     RequiredOpcode{IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"},
     RequiredOpcode{IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
     RequiredOpcode{IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},

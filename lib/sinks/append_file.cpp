@@ -20,6 +20,8 @@ constexpr std::uint64_t kNsPerMs = 1'000'000;
 constexpr std::uint32_t kDefaultTickMs = 1000;
 // One write op never exceeds this (the loop takes an unsigned length).
 constexpr std::size_t kMaxWrite = std::size_t{1} << 30;
+// Writeback is started once this much has been written since the last start.
+constexpr std::uint64_t kWritebackChunk = std::uint64_t{4} << 20;
 
 int open_rw(const std::string& path, mode_t mode) noexcept {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
@@ -48,6 +50,10 @@ AppendFile::AppendFile(loop::EventLoop& loop, AppendFileOptions options, FileFor
         } else {
           ++status_.syncs;
         }
+      }),
+      writeback_op_([this](int res, std::uint32_t) {
+        if (res == 0) ++status_.writebacks;
+        if (res == -EINVAL || res == -EOPNOTSUPP || res == -ESPIPE) writeback_unsupported_ = true;
       }),
       tick_(loop, [this] { on_tick(); }) {
   options_.buffer_bytes = std::max<std::size_t>(options_.buffer_bytes, 64);
@@ -123,6 +129,7 @@ int AppendFile::open_file(bool after_rotation) {
 
   fd_ = std::move(file);
   status_.file_bytes = static_cast<std::uint64_t>(size);
+  writeback_from_ = static_cast<std::uint64_t>(size);
   data_in_file_ = static_cast<std::uint64_t>(size);
   preamble_.clear();
   if (size == 0 && hooks_ != nullptr) hooks_->preamble(preamble_, after_rotation);
@@ -133,6 +140,7 @@ void AppendFile::rotate() {
   // The old file's last fdatasync runs through the loop; retire_op_ keeps its fd open
   // until then. If a previous one is still running (two rotations within one sync), the
   // old file is just closed: the kernel's writeback still writes it out.
+  writeback_op_.abandon();  // it names the old file's fd
   core::UniqueFd old = std::move(fd_);
   if (!retire_op_.in_flight()) {
     retiring_fd_ = std::move(old);
@@ -312,6 +320,15 @@ void AppendFile::advance(std::size_t written) noexcept {
   }
 }
 
+void AppendFile::start_writeback() noexcept {
+  if (writeback_unsupported_ || writeback_op_.in_flight() || !fd_) return;
+  const std::uint64_t end = status_.file_bytes;
+  if (end < writeback_from_ + kWritebackChunk) return;
+  const std::uint64_t len = std::min<std::uint64_t>(end - writeback_from_, std::uint64_t{1} << 30);
+  if (loop_.start_writeback(fd_.get(), writeback_from_, static_cast<unsigned>(len), writeback_op_) < 0) return;
+  writeback_from_ += len;
+}
+
 void AppendFile::on_write(int res) noexcept {
   if (res == -EINTR) {
     submit_job();
@@ -327,6 +344,7 @@ void AppendFile::on_write(int res) noexcept {
     dirty_ = true;
     status_.healthy = true;
     advance(static_cast<std::size_t>(res));
+    start_writeback();
   }
   pump();
 }
@@ -382,6 +400,7 @@ int AppendFile::flush_and_sync_blocking() noexcept {
   write_op_.abandon();
   sync_op_.abandon();
   retire_op_.abandon();
+  writeback_op_.abandon();
   retiring_fd_.reset();
   if (reopen_needed_) {
     int r = -ENOMEM;
@@ -426,6 +445,7 @@ int AppendFile::close() noexcept {
   write_op_.abandon();
   sync_op_.abandon();
   retire_op_.abandon();
+  writeback_op_.abandon();
   retiring_fd_.reset();
   fd_.reset();
   closed_ = true;

@@ -131,6 +131,35 @@ TEST_CASE("While a write lags, the buffer grows up to its cap instead of losing 
   CHECK(read_file(o.path) == expected);
 }
 
+TEST_CASE("Writeback is started every few MiB written, and the file stays exact", "[append]") {
+  sinks_test::TempDir dir;
+  auto loop = sinks_test::make_loop();
+  AppendFileOptions o;
+  o.path = dir.file("log");
+  o.buffer_bytes = 1 << 20;
+  o.max_buffer_bytes = 1 << 20;
+  AppendFile f(*loop, o);
+  REQUIRE(f.open() == 0);
+
+  // 12 MiB in 32-byte records, the loop running between batches: at least two 4 MiB
+  // writeback starts (one at a time), every byte in order.
+  std::string expected;
+  expected.reserve(12 << 20);
+  int i = 0;
+  while (expected.size() < (12u << 20)) {
+    for (int k = 0; k < 8192; ++k, ++i) {
+      REQUIRE(f.append(record(i)));
+      expected += record(i);
+    }
+    f.flush();
+    REQUIRE(run_until(*loop, [&] { return drained(f); }));
+  }
+  REQUIRE(run_until(*loop, [&] { return f.status().writebacks >= 2; }));
+  CHECK(f.status().writebacks <= 3);
+  CHECK(f.status().write_errors == 0);
+  CHECK(read_file(o.path) == expected);
+}
+
 TEST_CASE("fdatasync runs on the interval, and only when something was written", "[append]") {
   sinks_test::TempDir dir;
   auto loop = sinks_test::make_loop();
