@@ -1,7 +1,6 @@
 #include "loop/event_loop.hpp"
 
 #include <fcntl.h>
-
 #include <sys/socket.h>
 
 #include <cerrno>

@@ -53,10 +53,12 @@ class EventLoop {
   // signal handlers, set a ThreadSafeFlag (or raise a signal watched by a SignalSet).
   void stop() noexcept { stop_requested_ = true; }
 
-  // Restricts the kernel's io-wq worker threads of this ring (which run the file writes
-  // and fdatasyncs) to `cpus`. Used to keep them off the RT thread's CPU: a worker copying
-  // megabytes into the page cache runs in the kernel and, on a kernel without full
-  // preemption, is not preempted even by a SCHED_FIFO thread. Returns 0 or -errno.
+  // Restricts the kernel's io-wq worker threads that serve the calling thread's io_uring
+  // ops (the file writes and fdatasyncs) to `cpus`. Workers that already exist keep the
+  // mask they were created with until they exit (idle ones linger for seconds), so call
+  // it before the first such op. Used to keep them off the RT thread's CPU: a worker
+  // copying megabytes into the page cache runs in the kernel and, on a kernel without
+  // full preemption, is not preempted even by a SCHED_FIFO thread. Returns 0 or -errno.
   int set_worker_cpus(const cpu_set_t& cpus) noexcept;
 
   // Submissions. Buffers must stay valid until complete() runs (or abandon() returns).
