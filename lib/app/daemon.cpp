@@ -233,10 +233,7 @@ void Daemon::build_streams(const config::Config& cfg) {
 
 void Daemon::arm_button_timer(ButtonStream& b) {
   // One loop timer per button, made on first use; re-armed for the FSM's next deadline.
-  if (!b.timer_index) {
-    timers_.push_back(std::make_unique<loop::Timer>(*loop_, [this, &b] { on_button_timer(b); }));
-    b.timer_index = timers_.size();
-  }
+  if (!b.timer_index) b.timer_index = add_timer([this, &b] { on_button_timer(b); });
   loop::Timer& t = *timers_[b.timer_index - 1];
   const auto deadline = b.button.next_deadline();
   if (!deadline) {
@@ -455,8 +452,21 @@ void Daemon::log_counters() {
   }
 }
 
+std::size_t Daemon::add_timer(std::function<void()> callback) {
+  // A slot that a removed stream's timer left empty is used again, so that reloads do not
+  // grow the table.
+  auto timer = std::make_unique<loop::Timer>(*loop_, std::move(callback));
+  for (std::size_t i = 0; i < timers_.size(); ++i)
+    if (!timers_[i]) {
+      timers_[i] = std::move(timer);
+      return i + 1;
+    }
+  timers_.push_back(std::move(timer));
+  return timers_.size();
+}
+
 void Daemon::start_poll(PollStream& p) {
-  timers_.push_back(std::make_unique<loop::Timer>(*loop_, [this, &p] {
+  p.timer_index = add_timer([this, &p] {
     const auto& reading = p.source.poll();
     sinks::EventEntry ev;
     ev.ts_ns = clock_ns(CLOCK_MONOTONIC);
@@ -473,9 +483,8 @@ void Daemon::start_poll(PollStream& p) {
     event_log_->event(ev);
     if (control_ && control_->wants(p.name))
       control_->publish(p.name, {{"ts_ns", ev.ts_ns}, {"name", p.name}, {"event", "poll"}, {"value", reading.value}});
-  }));
-  p.timer_index = timers_.size();
-  timers_.back()->start_periodic(p.cfg.interval_ms * kMs);
+  });
+  timers_[p.timer_index - 1]->start_periodic(p.cfg.interval_ms * kMs);
 }
 
 
@@ -580,7 +589,8 @@ void Daemon::shutdown() {
 }
 
 void Daemon::remove_stream(StreamBase& s) {
-  if (s.timer_index) timers_[s.timer_index - 1]->cancel();
+  if (s.timer_index) timers_[s.timer_index - 1].reset();  // its destructor withdraws it
+  s.timer_index = 0;
   if (s.source) ingest_->remove_source(*s.source);
   for (auto id : s.lines) routes_[id] = Route{};
 }
@@ -701,6 +711,7 @@ nlohmann::json Daemon::status() const {
                     {"rt_wakes", ingest_->wakes()},
                     {"loop_wakes", wake_waiter_ ? wake_waiter_->wakes() : 0}}},
           {"reloads", reloads_},
+          {"timers", std::count_if(timers_.begin(), timers_.end(), [](const auto& t) { return t != nullptr; })},
           {"reload_failures", reload_failures_},
           {"last_reload_error", last_reload_error_},
           {"lines", lines},

@@ -5,6 +5,7 @@
 // what the RT thread touches through the hooks and the rings.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +77,8 @@ class Daemon final : public control::CommandHandler {
   void start_ingest();
   void keep_io_workers_off_rt_cpu();
   void apply_loop_priority();
+  // Makes a loop timer for a stream; returns its timer_index (1-based).
+  std::size_t add_timer(std::function<void()> callback);
   // A wake decodes at most this many records before the loop serves its other work.
   static constexpr std::size_t kMaxRecordsPerWake = 16384;
   void dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real);

@@ -183,3 +183,45 @@ TEST_CASE("reload keeps an unchanged encoder counting without a lost edge, rebui
   CHECK(mismatches == 0);
   CHECK(last_knob.at("invalid") == 0);
 }
+
+TEST_CASE("reloads that rebuild timed streams do not pile up loop timers", "[host][reload]") {
+  // A polled file and a button each own a loop timer (poll interval, button deadlines).
+  // Every reload below changes both, so both are rebuilt: the old timers must go, and the
+  // daemon's count of live timers must stay where the first configuration put it.
+  auto config_with = [](int interval_ms, int long_press_ms) {
+    return daemon_section() + R"(
+[[chip]]
+name = "sim0"
+backend = "sim"
+sim_num_lines = 8
+
+[[button]]
+name = "btn"
+chip = "sim0"
+line = 2
+sim_rate_hz = 20
+long_press_ms = )" + std::to_string(long_press_ms) + R"(
+
+[[poll]]
+name = "entropy"
+path = "/proc/sys/kernel/random/entropy_avail"
+interval_ms = )" + std::to_string(interval_ms) + "\n";
+  };
+  TempDir dir;
+  Daemon d(dir, config_with(100, 500));
+  // The button's timer is made on its first edge.
+  REQUIRE(wait_until([&] { return d.ok("status").at("timers") == 2; }, 10s));
+  for (int i = 1; i <= 10; ++i) {
+    d.write_config(config_with(100 + i, 500 + i));
+    const RunResult r = ctl(d.socket(), {"reload"});
+    INFO("reload " << i << ": " << r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(d.ok("status").at("reloads") == i);
+    // The rebuilt button gets its timer back at its next edge; never more than two.
+    REQUIRE(wait_until([&] { return d.ok("status").at("timers") == 2; }, 10s));
+  }
+  CHECK(d.ok("status").at("timers") == 2);
+  // The rebuilt poll still runs.
+  const auto polls_before = d.ok("status").at("log").at("events").get<std::uint64_t>();
+  REQUIRE(wait_until([&] { return d.ok("status").at("log").at("events").get<std::uint64_t>() > polls_before; }, 10s));
+}
