@@ -262,6 +262,10 @@ void Daemon::log_button_events(ButtonStream& b, const devices::ButtonEvents& eve
 }
 
 void Daemon::on_button_timer(ButtonStream& b) {
+  // Edges the RT thread already read but the loop has not dispatched happened before now:
+  // dispatch them first, so that a release just before a long-press (or click) deadline
+  // is not taken for a long press because its timer completion came first in this round.
+  drain(kMaxRecordsPerWake);
   const std::uint64_t now = clock_ns(b.cfg.settings.clock == config::EventClock::realtime ? CLOCK_REALTIME
                                                                                           : CLOCK_MONOTONIC);
   log_button_events(b, b.button.on_time(now));
