@@ -114,10 +114,17 @@ int AppendFile::open_file(bool after_rotation) {
         // retention count is 0, rather than destroy data we did not write.
         status_.rotated_away_at_open = true;
         if (const int r = reopen_after_rotating(std::max<std::uint32_t>(options_.rotate_keep, 1)); r < 0) return r;
-      } else if (v.keep_bytes < static_cast<std::uint64_t>(size)) {
-        if (::ftruncate(file.get(), static_cast<off_t>(v.keep_bytes)) != 0) return -errno;
-        status_.cut_bytes += static_cast<std::uint64_t>(size) - v.keep_bytes;
-        size = static_cast<std::int64_t>(v.keep_bytes);
+      } else {
+        if (v.keep_bytes < static_cast<std::uint64_t>(size)) {
+          if (::ftruncate(file.get(), static_cast<off_t>(v.keep_bytes)) != 0) return -errno;
+          status_.cut_bytes += static_cast<std::uint64_t>(size) - v.keep_bytes;
+          size = static_cast<std::int64_t>(v.keep_bytes);
+        }
+        if (v.start_new_file && size > 0) {
+          // The previous run's data is kept as path.1 even when the retention count is 0.
+          ++status_.rotations;
+          if (const int r = reopen_after_rotating(std::max<std::uint32_t>(options_.rotate_keep, 1)); r < 0) return r;
+        }
       }
     }
     if (size > 0 && options_.rotate_size_bytes > 0 &&

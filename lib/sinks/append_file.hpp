@@ -54,6 +54,9 @@ class FileFormatHooks {
   struct Verdict {
     bool compatible = true;        // false: rotate the file away, start a new one
     std::uint64_t keep_bytes = 0;  // when compatible: the length to keep (cut the rest)
+    // When compatible and something is kept: cut, then still rotate it away and start a
+    // new file (a file whose header describes one run only, such as an IMU's).
+    bool start_new_file = false;
   };
 
   virtual ~FileFormatHooks() = default;

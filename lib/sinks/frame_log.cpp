@@ -136,7 +136,12 @@ FileFormatHooks::Verdict FrameLog::inspect_existing(int fd, std::uint64_t size) 
     keep = start + valid_end;
     if (valid_end > 0) break;
   }
-  return Verdict{true, keep};
+  // A new run starts a new file: the header's time pair and the frame counter (from 0)
+  // describe one run, and after a reboot CLOCK_MONOTONIC starts over, so appending would
+  // give the new frames the old run's time base. The previous file, cut of what a crash
+  // left, is kept as path.1; one without a single frame is simply written over.
+  if (keep <= h->header_size) return Verdict{true, 0, false};
+  return Verdict{true, keep, true};
 }
 
 void FrameLog::preamble(std::string& out, bool /*after_rotation*/) {

@@ -226,7 +226,7 @@ TEST_CASE("FrameLog writes a header, then the frames as given", "[framelog]") {
   CHECK(log.status().misaligned == 1);
 }
 
-TEST_CASE("Reopen cuts a partial trailing frame and continues", "[framelog]") {
+TEST_CASE("Reopen cuts a partial trailing frame, keeps that run's file and starts a new one", "[framelog]") {
   sinks_test::TempDir dir;
   auto loop = sinks_test::make_loop();
   const FrameLogOptions o = options_for(dir, config::ImuFormat::extended);
@@ -240,20 +240,50 @@ TEST_CASE("Reopen cuts a partial trailing frame and continues", "[framelog]") {
   const auto partial = ext_frames(5, 1);
   append_bytes(o.path, std::string_view(reinterpret_cast<const char*>(partial.data()), 13));
 
+  // The next run (counters from 0 again, a new time pair in its header) gets its own file;
+  // the crashed run's file is cut to whole frames and kept beside it as path.1.
   FrameLog log(*loop, o);
   REQUIRE(log.open() == 0);
   CHECK(log.status().file.cut_bytes == 13);
-  CHECK(std::filesystem::file_size(o.path) == 128 + 5 * 32);
-  REQUIRE(log.append_frames(ext_frames(5, 5)));
+  CHECK(log.status().file.rotations == 1);
+  const std::string old_path = o.path + ".1";
+  REQUIRE(std::filesystem::exists(old_path));
+  CHECK(std::filesystem::file_size(old_path) == 128 + 5 * 32);
+  CHECK(read_file(old_path).substr(0, 128) == header);
+  REQUIRE(log.append_frames(ext_frames(0, 5)));
   REQUIRE(log.close() == 0);
 
-  CHECK(read_file(o.path).substr(0, 128) == header);  // the first session's header stays
+  for (const std::string& path : {old_path, o.path}) {
+    INFO(path);
+    FrameDecodeSummary s;
+    decode(path, &s);
+    CHECK(s.frames == 5);
+    CHECK(s.discontinuities == 0);
+    CHECK(s.trailing_bytes == 0);
+    CHECK(s.skipped_bytes == 0);
+  }
+}
+
+TEST_CASE("Reopen of a file with a header and no frame writes it over", "[framelog]") {
+  sinks_test::TempDir dir;
+  auto loop = sinks_test::make_loop();
+  const FrameLogOptions o = options_for(dir, config::ImuFormat::extended);
+  {
+    FrameLog log(*loop, o);
+    REQUIRE(log.open() == 0);
+    REQUIRE(log.close() == 0);
+  }
+  REQUIRE(std::filesystem::file_size(o.path) == 128);
+  FrameLog log(*loop, o);
+  REQUIRE(log.open() == 0);
+  CHECK(log.status().file.rotations == 0);
+  CHECK_FALSE(std::filesystem::exists(o.path + ".1"));
+  REQUIRE(log.append_frames(ext_frames(0, 3)));
+  REQUIRE(log.close() == 0);
   FrameDecodeSummary s;
   decode(o.path, &s);
-  CHECK(s.frames == 10);
-  CHECK(s.discontinuities == 0);
-  CHECK(s.trailing_bytes == 0);
-  CHECK(s.skipped_bytes == 0);
+  CHECK(s.frames == 3);
+  CHECK(std::filesystem::file_size(o.path) == 128 + 3 * 32);
 }
 
 TEST_CASE("Reopen cuts zero-filled trailing frames a crash can leave", "[framelog]") {
@@ -273,7 +303,8 @@ TEST_CASE("Reopen cuts zero-filled trailing frames a crash can leave", "[framelo
   REQUIRE(log.open() == 0);
   CHECK(log.status().file.cut_bytes == 29);
   REQUIRE(log.close() == 0);
-  CHECK(std::filesystem::file_size(o.path) == 128 + 10 * 8);
+  CHECK(std::filesystem::file_size(o.path + ".1") == 128 + 10 * 8);  // kept, cut
+  CHECK(std::filesystem::file_size(o.path) == 128);                   // the new run's file
 }
 
 TEST_CASE("A header cut short by a crash is written again", "[framelog]") {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# ctest host:demo — the README's first command, run as CI would run it (no terminal):
+# scripts/demo.sh with this build's binaries must exit 0 having shown the status, the
+# files and decoded IMU frames. Usage: demo_test.sh SOURCE_DIR BUILD_DIR
+set -uo pipefail
+src=$1
+build=$2
+out=$(GPIOIRQ_BUILD_DIR=$build GPIOIRQ_DEMO_PREBUILT=1 bash "$src/scripts/demo.sh" 3 </dev/null 2>&1)
+rc=$?
+echo "$out"
+fail() { echo "host:demo FAILED: $*"; exit 1; }
+[[ $rc -eq 0 ]] || fail "scripts/demo.sh exited $rc"
+for want in "== gpioirqctl status" "loop_priority: 70" "== files in /tmp/gpioirqd-demo" \
+            "counter,ts_ns,ax,ay,az" "demo done: logs in /tmp/gpioirqd-demo"; do
+  grep -qF -- "$want" <<<"$out" || fail "the output lacks: $want"
+done
+# Every stream of the demo made edges and nothing was lost on any line.
+lost=$(awk '/^lines:/ {in_lines = 1; next} in_lines && /^[a-z_]+:/ {in_lines = 0}
+            in_lines && $1 == "sim0" && ($4 != 0 || $6 != 0) {print}' <<<"$out")
+[[ -z $lost ]] || fail "lines with losses: $lost"
+echo "host:demo passed"
