@@ -17,6 +17,7 @@ common=(
   i2c-tools
   qemu-system-x86 busybox-static cpio gzip xz-utils bc bison flex libelf-dev libssl-dev
   python3 util-linux procps
+  systemd  # systemd-analyze, which the host:systemd_unit test parses the unit with
 )
 # Packages that Debian 12 only has new enough in bookworm-backports.
 backported=(libgpiod-dev gpiod catch2)
