@@ -25,6 +25,8 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include "support/csv_parse.hpp"
+
 extern char** environ;
 
 namespace host {
@@ -431,52 +433,6 @@ std::optional<std::int64_t> LogRecord::int_value() const { return to_int(value);
 
 namespace {
 
-// RFC 4180 records; a quoted field may hold commas, doubled quotes and newlines.
-std::vector<std::vector<std::string>> parse_csv(std::string_view text) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, at_field_start = true;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-      continue;
-    }
-    if (c == '"' && at_field_start) {
-      quoted = true;
-      at_field_start = false;
-    } else if (c == ',') {
-      row.push_back(std::move(field));
-      field.clear();
-      at_field_start = true;
-    } else if (c == '\n') {
-      row.push_back(std::move(field));
-      field.clear();
-      rows.push_back(std::move(row));
-      row.clear();
-      at_field_start = true;
-    } else {
-      field += c;
-      at_field_start = false;
-    }
-  }
-  if (!field.empty() || !row.empty()) {  // a last line without '\n' (a cut file)
-    row.push_back(std::move(field));
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
-
 void set_int(std::int64_t& out, std::string_view s) {
   if (const auto v = to_int(s)) out = *v;
 }
@@ -507,7 +463,7 @@ std::vector<LogRecord> read_event_log(const std::string& path) {
     }
     return out;
   }
-  const auto rows = parse_csv(text);
+  const auto rows = gpioirq_test::parse_csv(text);
   if (rows.empty()) return out;
   std::map<std::string, std::size_t> col;
   for (std::size_t i = 0; i < rows[0].size(); ++i) col[rows[0][i]] = i;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "csv_parse.hpp"
+#include "support/csv_parse.hpp"
 #include "loop_helpers.hpp"
 #include "sinks/event_log.hpp"
 #include "sinks/rotation.hpp"
@@ -78,7 +78,7 @@ TEST_CASE("EventLog CSV parses back: header, markers, TIME pairs, records", "[ev
   write_sample(log);
   REQUIRE(log.close() == 0);
 
-  const auto rows = sinks_test::parse_csv(read_file(o.path));
+  const auto rows = gpioirq_test::parse_csv(read_file(o.path));
   REQUIRE(rows.size() == 9);
   for (const auto& r : rows) REQUIRE(r.size() == kCsvColumns.size());
   CHECK(rows[0][0] == "type");
@@ -88,7 +88,7 @@ TEST_CASE("EventLog CSV parses back: header, markers, TIME pairs, records", "[ev
   CHECK(rows[2][0] == "TIME");
   CHECK(rows[2][1] == rows[1][1]);  // the marker and its TIME pair share the reading
   CHECK(std::stoll(rows[2][2]) > 1'600'000'000'000'000'000);
-  CHECK(rows[3] == sinks_test::Row{"EDGE", "1001", "", "knob", "a", "sim0", "3", "falling", "1", "1",
+  CHECK(rows[3] == gpioirq_test::CsvRow{"EDGE", "1001", "", "knob", "a", "sim0", "3", "falling", "1", "1",
                                    "", "", "", "", "", "", "", "", ""});
   CHECK(rows[5][3] == "knob, \"front\"");
   CHECK(rows[5][10] == "position");
@@ -164,7 +164,7 @@ TEST_CASE("Records refused by a full EventLog come back as one log_full GAP", "[
   CHECK(log.status().lost_pending == 0);
   REQUIRE(log.close() == 0);
 
-  const auto rows = sinks_test::parse_csv(read_file(o.path));
+  const auto rows = gpioirq_test::parse_csv(read_file(o.path));
   REQUIRE(rows.size() == 1 + last_ok + 2);  // header, accepted edges, GAP, the last edge
   const auto& gap = rows[rows.size() - 2];
   CHECK(gap[0] == "GAP");
@@ -204,7 +204,7 @@ TEST_CASE("Reopening cuts a partial last line and continues the file", "[eventlo
   CHECK(log.status().file.cut_bytes == 10);
   REQUIRE(log.edge(edge(5)));
   REQUIRE(log.close() == 0);
-  const auto rows = sinks_test::parse_csv(read_file(o.path));
+  const auto rows = gpioirq_test::parse_csv(read_file(o.path));
   REQUIRE(rows.size() == 3);
   CHECK(rows[1][1] == "1");
   CHECK(rows[2][9] == "5");
@@ -255,7 +255,7 @@ TEST_CASE("EventLog rotation: every file starts with header and TIME; no edge lo
 
   std::uint64_t expect = 1;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const auto rows = sinks_test::parse_csv(read_file(files[i]));
+    const auto rows = gpioirq_test::parse_csv(read_file(files[i]));
     REQUIRE(rows.size() >= 2);
     CHECK(rows[0][0] == "type");
     if (i > 0) CHECK(rows[1][0] == "TIME");

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "csv_parse.hpp"
+#include "support/csv_parse.hpp"
 #include "sinks/record_format.hpp"
 
 using namespace gpioirq;
@@ -83,7 +83,7 @@ TEST_CASE("CSV quotes names that need it and parses back", "[format]") {
   const std::string row = csv(e);
   CHECK(row.find("\"front door, \"\"main\"\"\"") != std::string::npos);
 
-  const auto rows = sinks_test::parse_csv(std::string(csv_header()) + row);
+  const auto rows = gpioirq_test::parse_csv(std::string(csv_header()) + row);
   REQUIRE(rows.size() == 2);
   REQUIRE(rows[1].size() == kCsvColumns.size());
   CHECK(rows[1][0] == "EDGE");
@@ -133,7 +133,7 @@ TEST_CASE("JSONL records parse back with nlohmann-json", "[format]") {
 
 TEST_CASE("Real values use the shortest exact form", "[format]") {
   EventEntry ev{1, "d", "frequency", EventValue::real(1.0 / 3.0), EventValue::real(1e21), {}};
-  const auto rows = sinks_test::parse_csv(csv(ev));
+  const auto rows = gpioirq_test::parse_csv(csv(ev));
   REQUIRE(rows.size() == 1);
   CHECK(std::stod(rows[0][11]) == 1.0 / 3.0);
   CHECK(std::stod(rows[0][12]) == 1e21);
