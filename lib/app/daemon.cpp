@@ -538,6 +538,7 @@ int Daemon::run(const RunOptions& options) {
   granted_.refused += mlock.refused;
   apply_loop_priority();
   keep_io_workers_off_rt_cpu();
+  loop_->set_spin_before_sleep(cfg_.daemon.loop_spin_us);
   if (!granted_.refused.empty()) {
     std::string refused = granted_.refused;
     if (!refused.empty() && refused.back() == '\n') refused.pop_back();
@@ -690,6 +691,10 @@ nlohmann::json Daemon::status() const {
                        {"io_workers_off_rt_cpu", io_workers_off_rt_cpu_},
                        {"loop_priority", loop_priority_},
                        {"refused", granted_.refused}};
+  nlohmann::json loop_stats = {{"spin_us", loop_->spin_before_sleep_us()},
+                               {"kernel_entries", loop_->kernel_entries()},
+                               {"spins_found_work", loop_->spins_found_work()},
+                               {"spins_ran_out", loop_->spins_ran_out()}};
   const auto server = control_ ? control_->stats() : control::ServerStats{};
   nlohmann::json log = nlohmann::json::object();
   if (event_log_) {
@@ -709,6 +714,7 @@ nlohmann::json Daemon::status() const {
           {"log", log},
           {"socket", cfg_.daemon.socket_path},
           {"rt", rt},
+          {"loop", loop_stats},
           {"ring", {{"capacity", ingest_->ring().capacity()},
                     {"high_water", ingest_->ring().high_water()},
                     {"records", ingest_->records_pushed()},

@@ -32,7 +32,7 @@ constexpr std::string_view daemon_keys[] = {
     "log_dir",   "socket_path",       "socket_group",         "rt_priority", "cpu",
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
     "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb",
-    "loop_priority"};
+    "loop_priority", "loop_spin_us"};
 constexpr std::string_view chip_keys[] = {"name", "backend", "path", "label", "sim_num_lines"};
 constexpr std::string_view encoder_keys[] = {
     "name", "chip", "a",   "b",    "bias",       "active_low", "clock", "counts_per_period",
@@ -350,6 +350,7 @@ class Loader {
     if (d.loop_priority > 0 && d.rt_priority > 0 && d.loop_priority >= d.rt_priority)
       r.fail("loop_priority", "expected a priority below rt_priority (" + std::to_string(d.rt_priority) +
                                   "), found " + std::to_string(d.loop_priority));
+    assign(d.loop_spin_us, r.integer("loop_spin_us", 0, 1000));
   }
 
   void read_chip(const toml::table& t, std::size_t index) {

@@ -51,6 +51,7 @@ struct DaemonConfig {
   std::uint32_t time_sync_interval_ms = 10000;  // MONOTONIC<->REALTIME pair records
   std::uint64_t log_buffer_max_bytes = 16ull << 20;  // the file says log_buffer_max_mb
   int loop_priority = 0;  // SCHED_FIFO priority of the loop thread, below rt_priority; 0 = as started
+  std::uint32_t loop_spin_us = 0;  // loop spins this long for work before sleeping; 0 = never
 
   bool operator==(const DaemonConfig&) const = default;
 };

@@ -2,12 +2,16 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "loop/flag_waiter.hpp"
 #include "loop/opcode_probe.hpp"
 
 namespace gpioirq::loop {
@@ -24,6 +28,20 @@ constexpr unsigned kReapBatch = 64;
 // How long the destructor waits for cancelled ops to come back before giving up.
 constexpr int kTeardownRounds = 50;
 constexpr long kTeardownRoundNs = 100'000'000;
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 std::uint64_t user_data_of(const Completion& c) noexcept {
   return reinterpret_cast<std::uintptr_t>(&c);
@@ -45,12 +63,15 @@ std::string init_failure_message(int err) {
 }  // namespace
 
 EventLoop::EventLoop(unsigned entries) {
-  // COOP_TASKRUN: completions are processed when this thread enters the kernel anyway (every
-  // round does), instead of interrupting it with an IPI per completion. Older kernels
-  // reject the flag with -EINVAL; then go without.
+  // COOP_TASKRUN: completions are processed when this thread enters the kernel anyway,
+  // instead of interrupting it with an IPI per completion. TASKRUN_FLAG: the kernel says
+  // in the SQ flags when such work waits, so a round with nothing to submit and nothing
+  // pending can skip the syscall. Older kernels reject the flags with -EINVAL; then go
+  // without (and enter the kernel every round).
   io_uring_params params{};
-  params.flags = IORING_SETUP_COOP_TASKRUN;
+  params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   int r = io_uring_queue_init_params(entries, &ring_, &params);
+  taskrun_flag_ = r == 0;
   if (r == -EINVAL) {
     params = io_uring_params{};
     r = io_uring_queue_init_params(entries, &ring_, &params);
@@ -82,6 +103,13 @@ EventLoop::~EventLoop() {
   }
   in_flight_head_ = nullptr;
   in_flight_count_ = 0;
+  for (FlagWaiter* w = watched_head_; w != nullptr;) {
+    FlagWaiter* next = w->watch_next_;
+    w->watch_prev_ = w->watch_next_ = nullptr;
+    w->watched_ = false;
+    w = next;
+  }
+  watched_head_ = nullptr;
   // Bounded: an op the kernel cannot cancel (e.g. a stuck fsync) must not hang shutdown.
   for (int round = 0; round < kTeardownRounds && kernel_pending_ > 0; ++round) {
     __kernel_timespec ts{0, kTeardownRoundNs};
@@ -106,21 +134,138 @@ bool EventLoop::run_once(int timeout_ms) {
     io_uring_submit(&ring_);  // queued cancel requests, if any
     return false;             // nothing could complete: don't sleep for nothing
   }
+  ++round_;
   // CQEs left by a withdraw() outside a round are due now: don't wait for more.
   if (ready_pos_ < ready_.size()) timeout_ms = 0;
 
-  // Errors here (-ETIME, -EINTR, -EBUSY with a full CQ) all mean "reap what is there".
-  if (timeout_ms < 0) {
-    io_uring_submit_and_wait(&ring_, 1);
-  } else if (timeout_ms == 0) {
-    io_uring_submit_and_get_events(&ring_);  // enters the kernel: runs COOP task work
-  } else {
-    __kernel_timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
-    io_uring_cqe* cqe = nullptr;
-    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  bool announced = false;
+  if (timeout_ms != 0 && watched_head_ != nullptr) {
+    if (spin_worthwhile_ && spin_max_ns_ > 0) {
+      // What is queued must reach the kernel before the spin (the re-armed eventfd read
+      // after a wake, typically): one syscall, and none on the following rounds while the
+      // spin keeps finding the flag set.
+      if (io_uring_sq_ready(&ring_) > 0) {
+        ++kernel_entries_;
+        io_uring_submit(&ring_);
+      }
+      std::int64_t budget = spin_max_ns_;
+      if (timeout_ms > 0) budget = std::min<std::int64_t>(budget, timeout_ms * 1'000'000LL);
+      if (spin_for_work(budget)) {
+        ++spins_found_work_;
+        timeout_ms = 0;
+      } else {
+        ++spins_ran_out_;
+        spin_worthwhile_ = false;
+      }
+    }
+    if (timeout_ms != 0) {
+      announced = true;
+      if (!announce_sleep()) timeout_ms = 0;  // a flag was set meanwhile: don't sleep
+    }
   }
+
+  // Errors here (-ETIME, -EINTR, -EBUSY with a full CQ) all mean "reap what is there".
+  if (timeout_ms == 0) {
+    if (kernel_has_work()) {
+      ++kernel_entries_;
+      io_uring_submit_and_get_events(&ring_);  // enters the kernel: runs COOP task work
+    }
+  } else {
+    const std::int64_t slept_from = spin_max_ns_ > 0 ? monotonic_ns() : 0;
+    ++kernel_entries_;
+    if (timeout_ms < 0) {
+      io_uring_submit_and_wait(&ring_, 1);
+    } else {
+      __kernel_timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
+      io_uring_cqe* cqe = nullptr;
+      io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    }
+    // A sleep shorter than the spin budget says the next one may be spun away.
+    if (spin_max_ns_ > 0) spin_worthwhile_ = monotonic_ns() - slept_from < spin_max_ns_;
+  }
+  if (announced) announce_awake();
   reap(kIgnored);
-  return dispatch();
+  const bool ran = dispatch();
+  return fire_set_flags() || ran;
+}
+
+void EventLoop::set_spin_before_sleep(unsigned max_us) noexcept {
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  spin_max_ns_ = cpus > 1 ? static_cast<std::int64_t>(max_us) * 1000 : 0;
+  spin_worthwhile_ = spin_max_ns_ > 0;
+}
+
+bool EventLoop::kernel_has_work() const noexcept {
+  if (!taskrun_flag_ || io_uring_sq_ready(&ring_) > 0) return true;
+  return (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+}
+
+bool EventLoop::spin_for_work(std::int64_t max_ns) noexcept {
+  const std::int64_t start = monotonic_ns();
+  for (unsigned i = 1;; ++i) {
+    if (any_flag_set() || io_uring_cq_ready(&ring_) > 0 || (taskrun_flag_ && kernel_has_work()))
+      return true;
+    // The clock read (vDSO, tens of ns) only every 16th turn.
+    if (i % 16 == 0 && monotonic_ns() - start >= max_ns) return false;
+    cpu_relax();
+  }
+}
+
+void EventLoop::watch(FlagWaiter& w) noexcept {
+  if (w.watched_) return;
+  w.watched_ = true;
+  w.watch_prev_ = nullptr;
+  w.watch_next_ = watched_head_;
+  if (watched_head_ != nullptr) watched_head_->watch_prev_ = &w;
+  watched_head_ = &w;
+}
+
+void EventLoop::unwatch(FlagWaiter& w) noexcept {
+  if (!w.watched_) return;
+  if (w.watch_prev_ != nullptr)
+    w.watch_prev_->watch_next_ = w.watch_next_;
+  else
+    watched_head_ = w.watch_next_;
+  if (w.watch_next_ != nullptr) w.watch_next_->watch_prev_ = w.watch_prev_;
+  w.watch_prev_ = w.watch_next_ = nullptr;
+  w.watched_ = false;
+}
+
+bool EventLoop::announce_sleep() noexcept {
+  bool may_sleep = true;
+  for (FlagWaiter* w = watched_head_; w != nullptr; w = w->watch_next_)
+    may_sleep = w->flag_.announce_sleep() && may_sleep;
+  return may_sleep;
+}
+
+void EventLoop::announce_awake() noexcept {
+  for (FlagWaiter* w = watched_head_; w != nullptr; w = w->watch_next_) w->flag_.announce_awake();
+}
+
+bool EventLoop::any_flag_set() const noexcept {
+  for (const FlagWaiter* w = watched_head_; w != nullptr; w = w->watch_next_)
+    if (w->flag_.is_set()) return true;
+  return false;
+}
+
+bool EventLoop::fire_set_flags() {
+  bool ran = false;
+  dispatching_ = true;
+  // A callback may stop or start waiters (changing the list), so after each one the
+  // scan starts over; fired_round_ keeps it to one callback per waiter per round.
+  for (FlagWaiter* w = watched_head_; w != nullptr;) {
+    if (w->fired_round_ != round_ && w->flag_.is_set()) {
+      w->fired_round_ = round_;
+      if (w->fire()) {
+        ran = true;
+        w = watched_head_;
+        continue;
+      }
+    }
+    w = w->watch_next_;
+  }
+  dispatching_ = false;
+  return ran;
 }
 
 io_uring_sqe* EventLoop::get_sqe() noexcept {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
+
 namespace {
 
 // Medians by benchmark ("ring/SpscRing/batch:1", "wake/futex/rate:1000") and counter.
@@ -91,7 +93,8 @@ void print_tables(const Medians& m, long long reps) {
   for (const char* rate : {"1000", "10000", "100000"}) {
     const std::string suffix = std::string("/rate:") + rate;
     const double futex_p50 = get(m, "wake/futex" + suffix, "p50_us");
-    for (const char* mech : {"ThreadSafeFlag+io_uring", "eventfd+epoll", "futex"}) {
+    for (const char* mech : {"ThreadSafeFlag+io_uring", "ThreadSafeFlag+io_uring+spin50us",
+                             "eventfd+epoll", "futex"}) {
       const std::string name = std::string("wake/") + mech + suffix;
       if (m.find(name) == m.end()) continue;
       std::printf(
@@ -111,6 +114,7 @@ void print_tables(const Medians& m, long long reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gpioirq::bench::allowed_cpus();  // the process's CPUs, read before any thread is pinned
   // Interleave by default: on a shared machine, noise then hits every contender alike.
   // (Given first so that a later --benchmark_enable_random_interleaving=false wins.)
   std::string interleave = "--benchmark_enable_random_interleaving=true";

@@ -41,14 +41,20 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-// The CPUs this process may run on, in order.
-inline std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-  for (int i = 0; i < CPU_SETSIZE; ++i)
-    if (CPU_ISSET(i, &set)) cpus.push_back(i);
+// The CPUs this process may run on, in order: the calling thread's mask the first time
+// this is called, remembered. Remembered because a thread inherits its creator's mask:
+// a producer started by an already pinned consumer would otherwise see one CPU and stay
+// on the consumer's (which made the wake-latency runs before session 3 share one CPU).
+inline const std::vector<int>& allowed_cpus() {
+  static const std::vector<int> cpus = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<int> found;
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return found;
+    for (int i = 0; i < CPU_SETSIZE; ++i)
+      if (CPU_ISSET(i, &set)) found.push_back(i);
+    return found;
+  }();
   return cpus;
 }
 
@@ -58,7 +64,7 @@ class ScopedPin {
  public:
   explicit ScopedPin(int index) {
     pinned_ = ::pthread_getaffinity_np(::pthread_self(), sizeof old_, &old_) == 0;
-    const auto cpus = allowed_cpus();
+    const auto& cpus = allowed_cpus();
     if (!pinned_ || cpus.size() < 2) {
       pinned_ = false;
       return;

@@ -7,6 +7,9 @@
 //
 //   ThreadSafeFlag+io_uring  the real thing: ThreadSafeQueue::push (try_push + flag.set())
 //                            and an EventLoop on the consumer thread with a FlagWaiter.
+//   ThreadSafeFlag+io_uring+spin50us  the same with EventLoop::set_spin_before_sleep(50):
+//                            the loop spins up to 50 us for the next event before it
+//                            sleeps, when its last sleep was that short.
 //   eventfd+epoll            the classic pattern: write(2) on an eventfd for every event;
 //                            the consumer epoll_wait()s, read()s the eventfd, drains.
 //   futex                    a coalescing futex word (Drepper's "futexes are tricky"
@@ -18,8 +21,8 @@
 // thread's CPU time per event
 // (CLOCK_THREAD_CPUTIME_ID: user + system, includes recording the latency), and the
 // mechanism's syscalls per 1000 events: eventfd writes (ThreadSafeFlag::wake_writes()) or
-// futex wakes on the producer side, plus the consumer's waits (one io_uring_enter per
-// loop round; epoll_wait + read; futex wait).
+// futex wakes on the producer side, plus the consumer's waits (the loop's io_uring_enter
+// calls, EventLoop::kernel_entries(); epoll_wait + read; futex wait).
 
 #include <benchmark/benchmark.h>
 #include <linux/futex.h>
@@ -57,6 +60,8 @@ constexpr std::uint64_t kCpuSampleEvery = 8;
 struct RunStats {
   core::Histogram latency;
   std::uint64_t events = 0;
+  std::uint64_t spins_found_work = 0;  // EventLoop's spin before sleep, when enabled
+  std::uint64_t spins_ran_out = 0;
   std::uint64_t producer_send_ns = 0;
   std::uint64_t consumer_cpu_ns = 0;
   std::uint64_t producer_syscalls = 0;
@@ -135,9 +140,10 @@ struct Sink {
 // wakes them well before that.
 constexpr int kWaitTimeoutMs = 100;
 
-void run_uring(std::uint64_t rate, std::uint64_t n, RunStats& stats) {
+void run_uring(std::uint64_t rate, std::uint64_t n, RunStats& stats, unsigned spin_us) {
   core::ThreadSafeQueue<Record> queue(kRingCapacity);
   loop::EventLoop loop;
+  loop.set_spin_before_sleep(spin_us);
   Sink sink{stats};
   std::array<Record, 64> scratch{};
   loop::FlagWaiter waiter(loop, queue.flag(),
@@ -147,17 +153,15 @@ void run_uring(std::uint64_t rate, std::uint64_t n, RunStats& stats) {
   const std::uint64_t cpu0 = thread_cpu_ns();
   std::thread producer =
       start_producer(rate, n, stats, done, [&](const Record& r) { return queue.push(r); });
-  std::uint64_t rounds = 0;
-  while (!done.load(std::memory_order_acquire)) {
-    loop.run_once(kWaitTimeoutMs);
-    ++rounds;
-  }
+  while (!done.load(std::memory_order_acquire)) loop.run_once(kWaitTimeoutMs);
   queue.drain(sink, std::span<Record>(scratch));
   producer.join();
   stats.consumer_cpu_ns = thread_cpu_ns() - cpu0;
   stats.events = n;
   stats.producer_syscalls = queue.flag().wake_writes();
-  stats.consumer_syscalls = rounds;
+  stats.consumer_syscalls = loop.kernel_entries();
+  stats.spins_found_work = loop.spins_found_work();
+  stats.spins_ran_out = loop.spins_ran_out();
   stats.consumer_wakes = waiter.wakes();
 }
 
@@ -259,7 +263,8 @@ void run_futex(std::uint64_t rate, std::uint64_t n, RunStats& stats) {
   stats.consumer_wakes = wakes;
 }
 
-enum class Mechanism { kUring, kEpoll, kFutex };
+enum class Mechanism { kUring, kUringSpin, kEpoll, kFutex };
+constexpr unsigned kSpinUs = 50;
 
 template <Mechanism M>
 void wake_latency(benchmark::State& state) {
@@ -270,7 +275,8 @@ void wake_latency(benchmark::State& state) {
     ScopedPin pin(0);
     const std::uint64_t n = events_for(rate);
     const std::uint64_t t0 = now_ns();
-    if constexpr (M == Mechanism::kUring) run_uring(rate, n, stats);
+    if constexpr (M == Mechanism::kUring) run_uring(rate, n, stats, 0);
+    if constexpr (M == Mechanism::kUringSpin) run_uring(rate, n, stats, kSpinUs);
     if constexpr (M == Mechanism::kEpoll) run_epoll(rate, n, stats);
     if constexpr (M == Mechanism::kFutex) run_futex(rate, n, stats);
     state.SetIterationTime(static_cast<double>(now_ns() - t0) * 1e-9);
@@ -288,6 +294,8 @@ void wake_latency(benchmark::State& state) {
   state.counters["syscalls_per_1k"] =
       1000.0 * per_event(stats.producer_syscalls + stats.consumer_syscalls);
   state.counters["wakes_per_1k"] = 1000.0 * per_event(stats.consumer_wakes);
+  state.counters["spins_found_work_per_1k"] = 1000.0 * per_event(stats.spins_found_work);
+  state.counters["spins_ran_out_per_1k"] = 1000.0 * per_event(stats.spins_ran_out);
   state.counters["drops"] = static_cast<double>(stats.dropped);
   state.counters["events"] = static_cast<double>(stats.events);
 }
@@ -305,6 +313,7 @@ void wake_latency(benchmark::State& state) {
       ->Unit(benchmark::kMillisecond)
 
 GPIOIRQ_WAKE_BENCH("ThreadSafeFlag+io_uring", Mechanism::kUring);
+GPIOIRQ_WAKE_BENCH("ThreadSafeFlag+io_uring+spin50us", Mechanism::kUringSpin);
 GPIOIRQ_WAKE_BENCH("eventfd+epoll", Mechanism::kEpoll);
 GPIOIRQ_WAKE_BENCH("futex", Mechanism::kFutex);
 

@@ -27,7 +27,7 @@ constexpr double kKnobRate = 2000;  // edges/s
 constexpr double kFlowRate = 200;   // pulses/s
 
 std::string config() {
-  return daemon_section("rt_priority = 10\nloop_priority = 5\nring_capacity = 4096") + R"(
+  return daemon_section("rt_priority = 10\nloop_priority = 5\nloop_spin_us = 20\nring_capacity = 4096") + R"(
 [[chip]]
 name = "sim0"
 backend = "sim"
@@ -132,6 +132,11 @@ TEST_CASE("status: version, config, rt, per-line edge counts and the ring", "[ho
 
   // What the kernel granted: as root priority 10 is granted, otherwise it is refused and
   // the refusal says why; either way the fields are there.
+  // The loop's spin before sleeping: as configured, except on one CPU (where it is off).
+  const Json& loop = s.at("loop");
+  CHECK(loop.at("spin_us") == (::sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 20 : 0));
+  CHECK(loop.at("kernel_entries").get<std::uint64_t>() > 0);
+
   const Json& rt = s.at("rt");
   REQUIRE(rt.contains("priority"));
   REQUIRE(rt.contains("cpu"));

@@ -94,6 +94,8 @@ const BadFile bad_files[] = {
      "x.toml:2:21: daemon.log_buffer_max_mb: expected an integer from 1 to 1024, found 0"},
     {"loop priority not below the RT thread's", "[daemon]\nrt_priority = 50\nloop_priority = 50\n",
      "x.toml:3:17: daemon.loop_priority: expected a priority below rt_priority (50), found 50"},
+    {"loop spin out of range", "[daemon]\nloop_spin_us = 5000\n",
+     "x.toml:2:16: daemon.loop_spin_us: expected an integer from 0 to 1000, found 5000"},
     {"counts per period not 1, 2 or 4",
      GPIO_CHIP "[[encoder]]\nname = \"k\"\nchip = \"gpio0\"\na = 1\nb = 2\ncounts_per_period = 3\n",
      "x.toml:9:21: encoder 'k'.counts_per_period: expected 1, 2 or 4, found 3"},

@@ -176,6 +176,7 @@ ring_capacity = 1024
 time_sync_interval_ms = 500
 log_buffer_max_mb = 3
 loop_priority = 40
+loop_spin_us = 25
 
 [[chip]]
 name = "exp"
@@ -234,6 +235,7 @@ offset = 1.5
   CHECK(c.daemon.time_sync_interval_ms == 500);
   CHECK(c.daemon.log_buffer_max_bytes == 3u << 20);
   CHECK(c.daemon.loop_priority == 40);
+  CHECK(c.daemon.loop_spin_us == 25);
   CHECK(c.chips[0].label == "mcp23017");
   CHECK(c.chips[0].path.empty());
   const EncoderConfig& e = c.encoders[0];

@@ -17,13 +17,16 @@ bool fd_readable(int fd) {
   return ::poll(&pfd, 1, 0) == 1;
 }
 ThreadSafeFlag* g_signal_flag = nullptr;
-void on_usr1(int) { g_signal_flag->set(); }
+void on_usr1(int) {
+  g_signal_flag->set();
+}
 }  // namespace
 
 TEST_CASE("ThreadSafeFlag coalesces many sets into one wake", "[core][flag]") {
   ThreadSafeFlag flag;
   REQUIRE_FALSE(flag.is_set());
   REQUIRE_FALSE(fd_readable(flag.fd()));
+  REQUIRE(flag.announce_sleep());  // the waiter is about to block on fd()
   for (int i = 0; i < 1000; ++i) flag.set();
   CHECK(flag.is_set());
   CHECK(flag.wake_writes() == 1);  // no syscall while already set
@@ -33,9 +36,41 @@ TEST_CASE("ThreadSafeFlag coalesces many sets into one wake", "[core][flag]") {
   CHECK_FALSE(fd_readable(flag.fd()));  // one wake, not 1000
   CHECK_FALSE(flag.wait_blocking(0));
 
+  REQUIRE(flag.announce_sleep());
   flag.set();  // consumed: the next set wakes again
   CHECK(flag.wake_writes() == 2);
   CHECK(flag.wait_blocking(0));
+}
+
+TEST_CASE("ThreadSafeFlag: set() makes no syscall while the waiter is awake", "[core][flag]") {
+  ThreadSafeFlag flag;
+  for (int i = 0; i < 100; ++i) flag.set();
+  CHECK(flag.is_set());
+  CHECK(flag.wake_writes() == 0);
+  CHECK_FALSE(fd_readable(flag.fd()));
+  // A waiter that checks before blocking sees it without any wake.
+  CHECK_FALSE(flag.announce_sleep());
+  CHECK(flag.wait_blocking(0));
+  CHECK_FALSE(flag.is_set());
+
+  // Announced and then awake again without blocking: sets are free once more.
+  REQUIRE(flag.announce_sleep());
+  flag.announce_awake();
+  flag.set();
+  CHECK(flag.wake_writes() == 0);
+  CHECK(flag.consume());
+  CHECK_FALSE(flag.consume());
+}
+
+TEST_CASE("ThreadSafeFlag: a count left on the eventfd is not taken for a set", "[core][flag]") {
+  ThreadSafeFlag flag;
+  REQUIRE(flag.announce_sleep());
+  flag.set();  // writes: the waiter announced a sleep
+  flag.announce_awake();
+  REQUIRE(flag.consume());  // found set without reading the eventfd
+  REQUIRE(fd_readable(flag.fd()));
+  CHECK_FALSE(flag.wait_blocking(20));  // reads the stale count, waits out the timeout
+  CHECK_FALSE(fd_readable(flag.fd()));
 }
 
 TEST_CASE("ThreadSafeFlag wait times out when nothing is set", "[core][flag]") {

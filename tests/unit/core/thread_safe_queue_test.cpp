@@ -24,6 +24,7 @@ TEST_CASE("ThreadSafeQueue counts every item: pushed = drained + dropped", "[cor
 
 TEST_CASE("ThreadSafeQueue batch push wakes once", "[core][queue]") {
   ThreadSafeQueue<int> queue(16);
+  REQUIRE(queue.flag().announce_sleep());  // a waiter blocked on the flag
   std::array<int, 10> items{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   CHECK(queue.push_batch(items) == 10);
   CHECK(queue.push_batch(items) == 6);
