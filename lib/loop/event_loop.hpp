@@ -71,14 +71,16 @@ class EventLoop {
   int set_worker_cpus(const cpu_set_t& cpus) noexcept;
 
   // Before sleeping, spin up to max_us (0: never, the default) for a flag to be set or a
-  // completion to arrive, when the previous sleep was shorter than that or the previous
-  // spin found work (adaptive, like a mutex that spins before it blocks). Costs CPU while
+  // completion to arrive, when the previous wait (spin and sleep) was shorter than that
+  // (adaptive, like a mutex that spins before it blocks). Costs CPU while
   // events keep coming faster than one per max_us; saves the producer's write(2) and the
   // loop's io_uring_enter per event, and their latency. Ignored on a single CPU, where
   // spinning only delays the producer.
   void set_spin_before_sleep(unsigned max_us) noexcept;
   // What set_spin_before_sleep made of it (0 on a single CPU).
-  unsigned spin_before_sleep_us() const noexcept { return static_cast<unsigned>(spin_max_ns_ / 1000); }
+  unsigned spin_before_sleep_us() const noexcept {
+    return static_cast<unsigned>(spin_max_ns_ / 1000);
+  }
 
   // Counters: io_uring_enter calls made by rounds; rounds that found work while
   // spinning; spins that ran out (then the loop slept).
