@@ -18,6 +18,7 @@ common=(
   qemu-system-x86 busybox-static cpio gzip xz-utils bc bison flex libelf-dev libssl-dev
   python3 util-linux procps
   systemd  # systemd-analyze, which the host:systemd_unit test parses the unit with
+  systemd-container  # systemd-nspawn: host:systemd_service boots systemd as PID 1 to run the unit
 )
 # Packages that Debian 12 only has new enough in bookworm-backports.
 backported=(libgpiod-dev gpiod catch2)

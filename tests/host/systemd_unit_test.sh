@@ -3,7 +3,7 @@
 # Installs the build into a scratch DESTDIR, checks that the unit and the binaries its
 # Exec lines name are where the unit says, then runs `systemd-analyze verify` on it: any
 # complaint other than "the binary is not installed on this machine" fails the test.
-# (No systemd runs as PID 1 here, so starting the service is not tested.)
+# (Running it under systemd as PID 1: host:systemd_service.)
 # Usage: systemd_unit_test.sh SOURCE_DIR BUILD_DIR; exit 4 (skip) without systemd-analyze.
 set -uo pipefail
 src=$1

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# ctest host:systemd_service — the service as installed, run by real systemd as PID 1.
+#
+# This machine's PID 1 is not systemd, so the test boots one: systemd-nspawn starts the
+# host's own systemd (/usr of this machine, read-only, everything else a fresh tmpfs:
+# --volatile=yes) in a container, with the build installed (cmake --install, prefix /usr)
+# laid over /usr, so the unit and binaries sit exactly where a package puts them. The
+# container's /etc/gpioirqd.toml is a sim-backend configuration bound in from here. Then,
+# through systemctl and journalctl inside the container:
+#   - the presets of a first boot enable the unit and multi-user.target starts it;
+#   - `systemctl restart` returns only once the daemon said READY=1 (Type=notify), and
+#     the daemon's own status names the PID systemd has as MainPID;
+#   - the daemon pets the watchdog (WatchdogTimestamp advances), and one that stops
+#     petting it (SIGSTOP) is killed by systemd and restarted (Result=watchdog);
+#   - its diagnostics are in the journal under the unit;
+#   - `systemctl reload` reloads (status.reloads counts it);
+#   - `systemctl stop` ends it cleanly (exit status 0, STOP marker last in the event log);
+#   - a broken configuration fails the start with exit 78 and is not restarted over and
+#     over (RestartPreventExitStatus=78).
+# Usage: systemd_service_test.sh SOURCE_DIR BUILD_DIR
+set -uo pipefail
+src=$1
+build=$2
+name=host:systemd_service
+fail() {
+  echo "$name FAILED: $*"
+  if [[ -n ${leader:-} ]]; then
+    echo "--- systemctl status gpioirqd ---"
+    inside systemctl status gpioirqd --no-pager -l 2>&1 | tail -20
+    echo "--- journal of gpioirqd ---"
+    inside journalctl -u gpioirqd --no-pager -o short-monotonic 2>&1 | tail -30
+  fi
+  echo "--- nspawn output ---"
+  tail -20 "$stage/nspawn.log" 2>/dev/null
+  exit 1
+}
+command -v systemd-nspawn >/dev/null ||
+  fail "systemd-nspawn not found (package systemd-container; scripts/install-deps.sh installs it)"
+[[ -x /usr/lib/systemd/systemd ]] || fail "no /usr/lib/systemd/systemd to boot (package systemd)"
+[[ $(id -u) == 0 ]] || fail "needs root (systemd-nspawn)"
+
+stage=$(mktemp -d /tmp/gpioirq-systemd-XXXXXX)
+nspawn_pid=
+leader=
+cleanup() {
+  if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    # SIGTERM asks nspawn for an orderly shutdown of the container (systemd's poweroff).
+    kill -TERM "$nspawn_pid" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nspawn_pid" 2>/dev/null
+    wait "$nspawn_pid" 2>/dev/null
+  fi
+  rm -rf "$stage"
+}
+trap cleanup EXIT
+inside() { nsenter --target "$leader" --all -- "$@"; }
+show() { inside systemctl show gpioirqd --value -p "$1"; }
+journal_has() { inside journalctl -u gpioirqd --no-pager -o cat | grep -q -i -- "$1"; }
+# json_field KEY: a top-level field of the JSON object on stdin.
+json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+# wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "$what: not within $seconds s"
+    sleep 0.2
+  done
+}
+
+DESTDIR=$stage/root cmake --install "$build" --prefix /usr >/dev/null || fail "cmake --install failed"
+[[ -f $stage/root/usr/lib/systemd/system/gpioirqd.service ]] || fail "the unit was not installed"
+config=$stage/gpioirqd.toml
+cat >"$config" <<'EOF'
+[daemon]
+log_dir = "/var/log/gpioirqd"
+socket_path = "/run/gpioirqd/control.sock"
+rt_priority = 20
+loop_priority = 10
+flush_interval_ms = 200
+
+[[chip]]
+name = "sim0"
+backend = "sim"
+
+[[encoder]]
+name = "knob"
+chip = "sim0"
+a = 0
+b = 1
+sim_rate_hz = 500
+
+[[button]]
+name = "start"
+chip = "sim0"
+line = 2
+sim_rate_hz = 2
+EOF
+
+systemd-nspawn --quiet --directory=/ --volatile=yes --register=no --keep-unit \
+  --overlay-ro="/usr:$stage/root/usr:/usr" --bind-ro="$config:/etc/gpioirqd.toml" \
+  --private-network --capability=CAP_IPC_LOCK --boot --console=pipe -- systemd.firstboot=off \
+  >"$stage/nspawn.log" 2>&1 </dev/null &
+nspawn_pid=$!
+# The container's PID 1 is nspawn's child.
+deadline=$((SECONDS + 30))
+until leader=$(pgrep -P "$nspawn_pid" -x systemd) && [[ -n $leader ]]; do
+  kill -0 "$nspawn_pid" 2>/dev/null || fail "systemd-nspawn exited early"
+  ((SECONDS < deadline)) || fail "no systemd inside the container within 30 s"
+  sleep 0.2
+done
+# Booted: is-system-running --wait returns once start-up is over (running or degraded);
+# until systemd has its private bus up it fails at once, so ask again.
+deadline=$((SECONDS + 60))
+until state=$(timeout 60 nsenter --target "$leader" --all -- systemctl is-system-running --wait 2>&1)
+  [[ $state == running || $state == degraded ]]; do
+  [[ $state == *"connect to bus"* ]] || [[ $state == starting || $state == initializing ]] ||
+    fail "the container's systemd did not boot: $state"
+  ((SECONDS < deadline)) || fail "the container's systemd did not boot within 60 s: $state"
+  sleep 0.2
+done
+echo "container booted ($state), systemd PID $leader here; failed units: $(inside systemctl list-units --failed --plain --no-legend | cut -d" " -f1 | tr "\n" " ")"
+
+# A first boot (empty /etc) applies the distribution's presets, as installing a package
+# does on Debian: the unit's [Install] section enables it and multi-user.target starts it.
+[[ $(show UnitFileState) == enabled ]] || fail "UnitFileState=$(show UnitFileState) after the presets"
+[[ $(show ActiveState) == active ]] || fail "not started at boot: ActiveState=$(show ActiveState)"
+boot_pid=$(show MainPID)
+# Restart: for Type=notify, systemctl returns once the new process said READY=1.
+timeout 60 nsenter --target "$leader" --all -- systemctl restart gpioirqd || fail "systemctl restart gpioirqd failed"
+[[ $(show ActiveState) == active && $(show SubState) == running ]] || fail "not active/running after restart"
+main_pid=$(show MainPID)
+[[ $main_pid != "$boot_pid" ]] || fail "MainPID unchanged by the restart"
+status=$(inside gpioirqctl --json status) || fail "gpioirqctl status failed inside the container"
+daemon_pid=$(json_field pid <<<"$status")
+[[ $daemon_pid == "$main_pid" ]] || fail "the daemon says pid $daemon_pid, systemd's MainPID is $main_pid"
+echo "started at boot (PID $boot_pid), restarted: MainPID $main_pid, the daemon's status agrees"
+
+# The watchdog (WatchdogSec=10s): pinged every 5 s.
+[[ $(show WatchdogUSec) == 10s ]] || fail "WatchdogUSec is $(show WatchdogUSec), the unit says 10s"
+first_ping=$(show WatchdogTimestampMonotonic)
+pinged_since() { [[ $(show WatchdogTimestampMonotonic) != "$1" ]]; }
+wait_for 12 "a watchdog ping after $first_ping" pinged_since "$first_ping"
+echo "watchdog pinged"
+
+# Diagnostics in the journal, under the unit.
+wait_for 10 "the start-up line in the journal" journal_has 'running: 1 encoders, 1 buttons'
+echo "journal has the daemon's start-up line"
+
+# Reload through systemd (ExecReload: SIGHUP).
+inside systemctl reload gpioirqd || fail "systemctl reload failed"
+reloads_are() { [[ $(inside gpioirqctl --json status | json_field reloads) == "$1" ]]; }
+wait_for 10 "status.reloads = 1" reloads_are 1
+echo "reloaded"
+
+# A daemon that stops petting the watchdog is killed and restarted.
+inside kill -STOP "$main_pid"
+restarted() { (($(show NRestarts) >= 1)); }
+is_active() { [[ $(show ActiveState) == active ]]; }
+wait_for 40 "a restart after the watchdog fired" restarted
+wait_for 30 "active again after the restart" is_active
+journal_has "Watchdog timeout" || fail "no watchdog timeout in the journal"
+new_pid=$(show MainPID)
+[[ $new_pid != "$main_pid" ]] || fail "MainPID unchanged after the watchdog restart"
+echo "watchdog timeout killed PID $main_pid, restarted as PID $new_pid"
+
+# Clean stop: exit 0, and the event log ends with the STOP marker.
+inside systemctl stop gpioirqd || fail "systemctl stop failed"
+[[ $(show Result) == success ]] || fail "Result=$(show Result) after stop"
+[[ $(show ExecMainStatus) == 0 ]] || fail "exit status $(show ExecMainStatus) after stop"
+log=/proc/$leader/root/var/log/gpioirqd/events.csv
+[[ -f $log ]] || fail "no event log at /var/log/gpioirqd/events.csv"
+last_type=$(tail -n 5 "$log" | cut -d, -f1 | grep -v '^TIME$' | tail -n 1)
+[[ $last_type == STOP ]] || fail "the event log's last record is $last_type, not STOP"
+echo "stopped cleanly, STOP marker written"
+
+# A broken configuration: the daemon exits 78 before it is ready, the start fails, and
+# systemd does not restart it over and over (RestartPreventExitStatus=78).
+echo 'this is = = not toml' >"$config"
+if timeout 60 nsenter --target "$leader" --all -- systemctl start gpioirqd 2>/dev/null; then
+  fail "start with a broken configuration succeeded"
+fi
+[[ $(show ActiveState) == failed ]] || fail "ActiveState=$(show ActiveState) with a broken config"
+[[ $(show ExecMainStatus) == 78 ]] || fail "exit status $(show ExecMainStatus) with a broken config, not 78"
+restarts=$(show NRestarts)
+sleep 2
+[[ $(show NRestarts) == "$restarts" && $(show ActiveState) == failed ]] ||
+  fail "restarted after exit 78 (NRestarts $restarts -> $(show NRestarts))"
+journal_has "expected" || fail "the configuration error is not in the journal"
+echo "broken configuration: start failed with the error in the journal, no restart loop"
+echo "$name passed"
