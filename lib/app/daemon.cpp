@@ -200,7 +200,7 @@ void Daemon::build_streams(const config::Config& cfg) {
     if (std::any_of(counters_.begin(), counters_.end(), [&](auto& x) { return x->name == c.name; })) continue;
     auto k = std::make_unique<CounterStream>(c);
     k->name = c.name;
-    add_stream_lines(*k, {{c.line, "line"}}, c.settings, c.edge, 0, nullptr, Route::Kind::counter,
+    add_stream_lines(*k, {{c.line, "line"}}, c.settings, c.edge, 0, k.get(), Route::Kind::counter,
                      c.sim_rate_hz, kSimPulses);
     k->line = k->lines[0];
     counters_.push_back(std::move(k));
@@ -389,8 +389,10 @@ void Daemon::dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::ui
     }
     case Route::Kind::counter: {
       auto& c = static_cast<CounterStream&>(s);
+      // r.value: the RT thread's pulse count including this edge.
       if (c.counter.on_edge(r.level != 0, r.timestamp_ns) && monitored)
-        control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"event", "count"}, {"value", c.counter.count()}});
+        control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"event", "count"},
+                                   {"value", static_cast<std::uint64_t>(r.value) - c.reset_base}});
       break;
     }
     case Route::Kind::imu:
@@ -439,15 +441,16 @@ void Daemon::log_counters() {
   // come (their edges are in the log too when log_edges is on).
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
   for (auto& c : counters_) {
-    if (c->counter.count() == c->count_logged) continue;
-    c->count_logged = c->counter.count();
+    const std::uint64_t count = c->count();
+    if (count == c->count_logged) continue;
+    c->count_logged = count;
     sinks::EventEntry ev;
     ev.ts_ns = now;
     ev.device = c->name;
     ev.unit = c->cfg.unit;
     ev.kind = "count";
-    ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(c->counter.count()));
-    ev.value2 = sinks::EventValue::real(c->counter.value());
+    ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(count));
+    ev.value2 = sinks::EventValue::real(static_cast<double>(count) * c->cfg.scale);
     event_log_->event(ev);
     ev.kind = "frequency";
     ev.value = sinks::EventValue::real(c->counter.frequency(now));
@@ -790,9 +793,9 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
     nlohmann::json a = nlohmann::json::array();
     for (const auto& c : counters_)
       if (wanted(c->name)) a.push_back({{"name", c->name},
-                   {"count", c->counter.count()},
+                   {"count", c->count()},
                    {"frequency_hz", c->counter.frequency(now)},
-                   {"value", c->counter.value()},
+                   {"value", c->value()},
                    {"rate", c->counter.rate(now)},
                    {"unit", c->cfg.unit},
                    {"lost", c->gaps_kernel + c->gaps_ring}});
@@ -841,7 +844,7 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
     }
     for (auto& c : counters_) {
       if (!wanted(c->name)) continue;
-      c->counter.reset();
+      c->reset();
       c->latency.reset();
     }
     for (auto& b : buttons_) {
@@ -894,7 +897,7 @@ std::string Daemon::metrics_text() {
   out += "# TYPE gpioirq_encoder_position gauge\n";
   for (const auto& e : encoders_) line("gpioirq_encoder_position", "device=\"" + e->name + "\"", static_cast<double>(e->encoder.position()));
   out += "# TYPE gpioirq_counter_total counter\n";
-  for (const auto& c : counters_) line("gpioirq_counter_total", "device=\"" + c->name + "\"", static_cast<double>(c->counter.count()));
+  for (const auto& c : counters_) line("gpioirq_counter_total", "device=\"" + c->name + "\"", static_cast<double>(c->count()));
   out += "# TYPE gpioirq_counter_frequency_hz gauge\n";
   for (const auto& c : counters_) line("gpioirq_counter_frequency_hz", "device=\"" + c->name + "\"", c->counter.frequency(now));
   out += "# TYPE gpioirq_imu_frames_total counter\n";

@@ -19,8 +19,10 @@ void EncoderStream::init_levels() {
 
 bool EncoderStream::on_edge(std::uint16_t line, bool, const gpio::RawEdge& edge,
                             std::int64_t& value) noexcept {
-  if (line == line_a) level_a = !level_a;
-  else level_b = !level_b;
+  if (line == line_a)
+    level_a = !level_a;
+  else
+    level_b = !level_b;
   encoder.on_levels(level_a, level_b, edge.timestamp_ns);
   value = encoder.position();
   return true;
@@ -31,6 +33,17 @@ void EncoderStream::on_gap(std::uint16_t, gpio::LineSource& src) noexcept {
   if (a >= 0) level_a = a == 1;
   if (b >= 0) level_b = b == 1;
   encoder.resync(level_a, level_b);
+}
+
+bool CounterStream::on_edge(std::uint16_t, bool level, const gpio::RawEdge&,
+                            std::int64_t& value) noexcept {
+  // The same rule as PulseCounter::on_edge: which edges are pulses.
+  const bool pulse =
+      cfg.edge == config::EdgeKind::both || (cfg.edge == config::EdgeKind::rising) == level;
+  const std::uint64_t n = rt_pulses.load(std::memory_order_relaxed) + (pulse ? 1 : 0);
+  if (pulse) rt_pulses.store(n, std::memory_order_relaxed);
+  value = static_cast<std::int64_t>(n);
+  return true;
 }
 
 ImuStream::ImuStream(const config::ImuConfig& c, core::ThreadSafeFlag& wake_flag)
@@ -78,7 +91,8 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
 std::uint64_t monotonic_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 }  // namespace
 
@@ -114,15 +128,19 @@ void ImuStream::sample(std::uint64_t ts_ns) noexcept {
   }
   std::uint8_t frame[devices::kExtendedFrameSize];
   if (cfg.format == config::ImuFormat::seed) {
-    devices::encode_seed(frame_index, s, std::span<std::uint8_t, devices::kSeedFrameSize>(frame, devices::kSeedFrameSize));
+    devices::encode_seed(
+        frame_index, s,
+        std::span<std::uint8_t, devices::kSeedFrameSize>(frame, devices::kSeedFrameSize));
   } else {
     devices::ExtendedFrame f;
-    f.flags = static_cast<std::uint16_t>((cfg.trigger == config::ImuTrigger::data_ready ? devices::kFlagDataReady : 0) |
-                                         (gap_before ? devices::kFlagGapBefore : 0));
+    f.flags = static_cast<std::uint16_t>(
+        (cfg.trigger == config::ImuTrigger::data_ready ? devices::kFlagDataReady : 0) |
+        (gap_before ? devices::kFlagGapBefore : 0));
     f.counter = frame_index;
     f.ts_ns = ts_ns;
     f.sample = s;
-    devices::encode_extended(f, std::span<std::uint8_t, devices::kExtendedFrameSize>(frame, devices::kExtendedFrameSize));
+    devices::encode_extended(f, std::span<std::uint8_t, devices::kExtendedFrameSize>(
+                                    frame, devices::kExtendedFrameSize));
   }
   ++frame_index;
   if (ring.write(std::as_bytes(std::span(frame, frame_bytes)))) {
@@ -135,7 +153,8 @@ void ImuStream::sample(std::uint64_t ts_ns) noexcept {
   wake.set();
 }
 
-bool ImuStream::on_edge(std::uint16_t, bool level, const gpio::RawEdge& edge, std::int64_t&) noexcept {
+bool ImuStream::on_edge(std::uint16_t, bool level, const gpio::RawEdge& edge,
+                        std::int64_t&) noexcept {
   if (level) sample(edge.timestamp_ns);
   return false;  // data-ready edges are counted, not logged one by one
 }

@@ -37,9 +37,9 @@ struct LineInfo {
 
 struct StreamBase {
   std::string name;
-  std::unique_ptr<gpio::LineSource> source;  // null for polled sources and timer IMUs
-  std::vector<std::uint16_t> lines;          // line ids in the ingest thread
-  core::Histogram latency;                   // kernel timestamp -> loop dispatch, ns
+  std::unique_ptr<gpio::LineSource> source;      // null for polled sources and timer IMUs
+  std::vector<std::uint16_t> lines;              // line ids in the ingest thread
+  core::Histogram latency;                       // kernel timestamp -> loop dispatch, ns
   std::uint64_t gaps_kernel = 0, gaps_ring = 0;  // as reported by GAP records
   std::size_t timer_index = 0;  // 1 + index of its loop timer in the daemon, 0 = none
 };
@@ -70,12 +70,29 @@ struct ButtonStream final : StreamBase {
   std::uint64_t events[7] = {};  // per devices::ButtonEventKind
 };
 
-struct CounterStream final : StreamBase {
+// Pulse counter. The RT hook counts the pulses in one word (as an encoder's position),
+// so a full edge ring costs log rows and frequency samples, never counts; the loop's
+// PulseCounter estimates the frequency from the edges that reach it.
+struct CounterStream final : StreamBase, gpio::RtLineHook {
   explicit CounterStream(const config::CounterConfig& c) : cfg(c), counter(c) {}
   config::CounterConfig cfg;
-  devices::PulseCounter counter;
+  devices::PulseCounter counter;  // loop: frequency
   std::uint16_t line = 0;
-  std::uint64_t count_logged = 0;  // the count in the last `count` EVENT row
+  std::uint64_t count_logged = 0;           // the count in the last `count` EVENT row
+  std::atomic<std::uint64_t> rt_pulses{0};  // written by the RT thread only
+  std::uint64_t reset_base = 0;             // rt_pulses at the last reset (loop)
+
+  // Loop side: pulses since start or the last reset, including those still in the ring.
+  std::uint64_t count() const noexcept {
+    return rt_pulses.load(std::memory_order_relaxed) - reset_base;
+  }
+  double value() const noexcept { return static_cast<double>(count()) * cfg.scale; }
+  void reset() noexcept {
+    reset_base = rt_pulses.load(std::memory_order_relaxed);
+    counter.reset();
+  }
+  bool on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
+               std::int64_t& value) noexcept override;
 };
 
 // IMU: the RT thread reads one sample per data-ready edge or timer tick (a
@@ -93,8 +110,8 @@ struct ImuStream final : StreamBase, gpio::RtLineHook, gpio::RtTimerHook {
   // RT thread writes, loop reads.
   std::atomic<std::uint64_t> frames{0}, overruns{0}, i2c_errors{0}, missed_ticks{0};
   std::atomic<bool> degraded{false};
-  std::uint32_t frame_index = 0;     // RT thread
-  std::uint32_t backoff_left = 0;    // RT thread: samples to skip after an I2C error
+  std::uint32_t frame_index = 0;   // RT thread
+  std::uint32_t backoff_left = 0;  // RT thread: samples to skip after an I2C error
   std::uint32_t backoff_next = 1;
   bool gap_before = false;
   // Loop side.

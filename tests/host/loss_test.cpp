@@ -64,6 +64,7 @@ struct Overflow {
   std::vector<LogRecord> log;
   Json calm;
   std::uint64_t dropped = 0;
+  std::uint64_t counter_count = 0, counter_edges = 0;
 };
 
 Overflow overflow_once() {
@@ -98,9 +99,12 @@ Overflow overflow_once() {
           const Json s2 = d.ok("status");
           for (const auto& l : kLines)
             if (figure(s1, l, "ring_dropped") != figure(s2, l, "ring_dropped")) return false;
-          const std::uint64_t fast = figure(s2, kLines[0], "ring_dropped") + figure(s2, kLines[1], "ring_dropped");
+          const std::uint64_t fast =
+              figure(s2, kLines[0], "ring_dropped") + figure(s2, kLines[1], "ring_dropped");
           const std::uint64_t slow = figure(s2, kLines[2], "ring_dropped");
-          if (enc.at("lost").get<std::uint64_t>() != fast || cnt.at("lost").get<std::uint64_t>() != slow) return false;
+          if (enc.at("lost").get<std::uint64_t>() != fast ||
+              cnt.at("lost").get<std::uint64_t>() != slow)
+            return false;
           o.calm = s2;
           o.dropped = fast + slow;
           return true;
@@ -127,6 +131,24 @@ Overflow overflow_once() {
         return true;
       },
       10s, 20ms));
+  // The counter's total is kept by the RT thread: it counts the edges the ring lost too,
+  // so it equals the edges read on its line (edge = "both": every edge is a pulse).
+  // Read between two equal counts, so that no pulse came while the edges were read.
+  const bool counted = wait_until(
+      [&] {
+        const std::uint64_t before =
+            d.ok("counters").at("counters").at(0).at("count").get<std::uint64_t>();
+        const std::uint64_t edges = figure(d.ok("status"), kLines[2], "edges");
+        const std::uint64_t after =
+            d.ok("counters").at("counters").at(0).at("count").get<std::uint64_t>();
+        o.counter_count = after;
+        o.counter_edges = edges;
+        return before == after && after == edges;
+      },
+      10s, 1ms);
+  INFO("counter count " << o.counter_count << ", edges read on its line " << o.counter_edges
+                        << ", ring_dropped " << figure(o.calm, kLines[2], "ring_dropped"));
+  REQUIRE(counted);
   REQUIRE(d.stop(SIGTERM) == 0);
   o.log = read_event_log(d.event_log());
   return o;
@@ -143,9 +165,10 @@ TEST_CASE("loss accounting: a full edge ring loses nothing without a GAP record"
     INFO("line " << key.first << "/" << key.second);
     REQUIRE(lines.count(key));
     const LineAccount& a = lines.at(key);
-    INFO("EDGE rows " << a.edges << ", ring_full lost " << a.ring_lost << ", kernel_fifo lost " << a.kernel_lost
-                      << ", last line_seqno " << a.last_seqno << ", status ring_dropped "
-                      << figure(o.calm, key, "ring_dropped") << ", status edges " << figure(o.calm, key, "edges"));
+    INFO("EDGE rows " << a.edges << ", ring_full lost " << a.ring_lost << ", kernel_fifo lost "
+                      << a.kernel_lost << ", last line_seqno " << a.last_seqno
+                      << ", status ring_dropped " << figure(o.calm, key, "ring_dropped")
+                      << ", status edges " << figure(o.calm, key, "edges"));
     for (std::size_t i = 0; i < a.problems.size() && i < 5; ++i) UNSCOPED_INFO(a.problems[i]);
     CHECK(a.problems.empty());
     CHECK(a.segment_starts.size() <= 1);  // one line request from start to end
@@ -195,9 +218,9 @@ TEST_CASE("loss accounting: a GAP record's from/to bracket the edges it lost", "
     auto in_unit = [&](const LogRecord& e) {
       return r.unit == "line_seqno" ? e.line_seqno : r.unit == "seqno" ? e.seqno : e.ts_ns;
     };
-    INFO("GAP " << r.device << "/" << r.line << " " << r.kind << " lost " << r.lost << " unit " << r.unit
-                << " from " << r.from << " to " << r.to << "; EDGE before: "
-                << (before ? std::to_string(in_unit(*before)) : "none")
+    INFO("GAP " << r.device << "/" << r.line << " " << r.kind << " lost " << r.lost << " unit "
+                << r.unit << " from " << r.from << " to " << r.to
+                << "; EDGE before: " << (before ? std::to_string(in_unit(*before)) : "none")
                 << ", EDGE after: " << (after ? std::to_string(in_unit(*after)) : "none"));
     CHECK((r.unit == "line_seqno" || r.unit == "seqno" || r.unit == "ts_ns"));
     CHECK(r.from < r.to);
