@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/cpu_relax.hpp"
 #include "loop/flag_waiter.hpp"
 #include "loop/opcode_probe.hpp"
 
@@ -35,12 +36,16 @@ std::int64_t monotonic_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
+// Takes `node` out of an intrusive doubly linked list (the in-flight completions, the
+// watched flags) and clears its links.
+template <typename Node>
+void unlink(Node*& head, Node& node, Node* Node::*prev, Node* Node::*next) noexcept {
+  if (node.*prev != nullptr)
+    (node.*prev)->*next = node.*next;
+  else
+    head = node.*next;
+  if (node.*next != nullptr) (node.*next)->*prev = node.*prev;
+  node.*prev = node.*next = nullptr;
 }
 
 std::uint64_t user_data_of(const Completion& c) noexcept {
@@ -208,7 +213,7 @@ bool EventLoop::spin_for_work(std::int64_t max_ns) noexcept {
       return true;
     // The clock read (vDSO, tens of ns) only every 16th turn.
     if (i % 16 == 0 && monotonic_ns() - start >= max_ns) return false;
-    cpu_relax();
+    core::cpu_relax();
   }
 }
 
@@ -223,12 +228,7 @@ void EventLoop::watch(FlagWaiter& w) noexcept {
 
 void EventLoop::unwatch(FlagWaiter& w) noexcept {
   if (!w.watched_) return;
-  if (w.watch_prev_ != nullptr)
-    w.watch_prev_->watch_next_ = w.watch_next_;
-  else
-    watched_head_ = w.watch_next_;
-  if (w.watch_next_ != nullptr) w.watch_next_->watch_prev_ = w.watch_prev_;
-  w.watch_prev_ = w.watch_next_ = nullptr;
+  unlink(watched_head_, w, &FlagWaiter::watch_prev_, &FlagWaiter::watch_next_);
   w.watched_ = false;
 }
 
@@ -301,12 +301,7 @@ void EventLoop::track(Completion& c, io_uring_sqe* sqe) noexcept {
 }
 
 void EventLoop::untrack(Completion& c) noexcept {
-  if (c.prev_ != nullptr)
-    c.prev_->next_ = c.next_;
-  else
-    in_flight_head_ = c.next_;
-  if (c.next_ != nullptr) c.next_->prev_ = c.prev_;
-  c.prev_ = c.next_ = nullptr;
+  unlink(in_flight_head_, c, &Completion::prev_, &Completion::next_);
   c.loop_ = nullptr;
   --in_flight_count_;
 }

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/cpu_relax.hpp"
+
 namespace gpioirq::bench {
 
 // The same 16-byte record for every contender (the size of a timestamped edge record).
@@ -33,13 +35,7 @@ inline std::uint64_t thread_cpu_ns() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+using core::cpu_relax;
 
 // The CPUs this process may run on, in order: the calling thread's mask the first time
 // this is called, remembered. Remembered because a thread inherits its creator's mask:
