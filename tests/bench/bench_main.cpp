@@ -53,8 +53,12 @@ std::string ratio(double a, double b) {
   return a < 0 || b <= 0 ? "n/a" : fmt("%.2fx", a / b);
 }
 
-void print_tables(const Medians& m, long long reps) {
+void print_tables(const Medians& m, long long reps, double c2c_before, double c2c_after) {
   std::printf("Medians of %lld interleaved repetitions per cell.\n\n", reps);
+  std::printf(
+      "Core-to-core cache-line round trip between the two benchmark CPUs: %.0f ns before the "
+      "runs, %.0f ns after (where the host put the vCPUs; every ring figure scales with it).\n\n",
+      c2c_before, c2c_after);
 
   std::printf(
       "### Ring throughput (16-byte records, producer and consumer on different cores)\n\n");
@@ -131,9 +135,11 @@ int main(int argc, char** argv) {
   CollectingReporter reporter;
   reporter.SetOutputStream(&std::cerr);
   reporter.SetErrorStream(&std::cerr);
+  const double c2c_before = gpioirq::bench::core_to_core_round_trip_ns();
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
+  const double c2c_after = gpioirq::bench::core_to_core_round_trip_ns();
   std::fflush(stderr);
-  print_tables(reporter.medians, reporter.repetitions);
+  print_tables(reporter.medians, reporter.repetitions, c2c_before, c2c_after);
   return 0;
 }
