@@ -116,18 +116,6 @@ bool wait_until(const std::function<bool()>& condition, Clock::duration timeout,
 
 // ----- files -----------------------------------------------------------------------
 
-TempDir::TempDir() {
-  char templ[] = "/tmp/gpioirq-host-XXXXXX";
-  if (!::mkdtemp(templ)) fail_errno("mkdtemp");
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  if (std::getenv("GPIOIRQ_KEEP_TMP")) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 void write_file(const std::string& path, std::string_view text) {
   // Written to a temporary name and renamed, so a reloading daemon never reads half a file.
   const std::string tmp = path + ".tmp";

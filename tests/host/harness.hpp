@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.hpp"
+
 namespace host {
 
 using Clock = std::chrono::steady_clock;
@@ -33,20 +35,7 @@ std::string source_dir();  // the project checkout (for config/)
 bool wait_until(const std::function<bool()>& condition, Clock::duration timeout,
                 Clock::duration interval = 20ms);
 
-// A fresh directory under /tmp (short, so that socket paths fit in sun_path), removed
-// with its contents at the end unless GPIOIRQ_KEEP_TMP is set in the environment.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using TempDir = gpioirq_test::TempDir;
 
 void write_file(const std::string& path, std::string_view text);
 std::string read_file(const std::string& path);
@@ -115,7 +104,8 @@ class Daemon {
  public:
   // Writes `config_text` to DIR/gpioirqd.toml, starts the daemon and waits until it
   // answers `status` (fails the test with its stderr if it does not within 10 s).
-  Daemon(const TempDir& dir, std::string_view config_text, std::vector<std::string> extra_args = {});
+  Daemon(const TempDir& dir, std::string_view config_text,
+         std::vector<std::string> extra_args = {});
   ~Daemon();
 
   const std::string& config_path() const { return config_path_; }
@@ -164,10 +154,10 @@ std::vector<LogRecord> read_event_log(const std::string& path);
 // line_seqno between two EDGE rows must equal the GAP records' `lost` for that line in
 // between (nothing lost without a GAP record, no GAP without a loss).
 struct LineAccount {
-  std::int64_t edges = 0;                                // EDGE rows
+  std::int64_t edges = 0;                                       // EDGE rows
   std::int64_t ring_lost = 0, kernel_lost = 0, other_lost = 0;  // GAP lost, by reason
   std::int64_t last_seqno = 0;
-  std::int64_t tail_lost = 0;             // GAP lost after the line's last EDGE
+  std::int64_t tail_lost = 0;               // GAP lost after the line's last EDGE
   std::vector<std::size_t> segment_starts;  // record index of each run starting at seqno 1
   std::vector<std::string> problems;
 };

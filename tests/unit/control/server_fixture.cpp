@@ -9,19 +9,6 @@
 
 namespace gpioirq::control::test {
 
-TempDir::TempDir() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "gpioirq-control-XXXXXX").string();
-  if (!::mkdtemp(pattern.data()))
-    throw std::system_error(errno, std::generic_category(), "mkdtemp");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 nlohmann::json FakeHandler::handle(std::string_view cmd, const nlohmann::json& request,
                                    const PeerCredentials& peer) {
   calls.emplace_back(cmd);

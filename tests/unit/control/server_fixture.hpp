@@ -29,21 +29,11 @@
 #include "core/unique_fd.hpp"
 #include "loop/event_loop.hpp"
 #include "loop/flag_waiter.hpp"
+#include "support/temp_dir.hpp"
 
 namespace gpioirq::control::test {
 
-// A scratch directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = gpioirq_test::TempDir;
 
 // Records every call; answers with canned bodies.
 class FakeHandler final : public CommandHandler {

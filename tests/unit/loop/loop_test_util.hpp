@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "loop/event_loop.hpp"
+#include "support/temp_dir.hpp"
 
 namespace gpioirq::loop::test {
 
@@ -25,26 +26,6 @@ inline bool run_until(EventLoop& loop, const std::function<bool()>& done,
   return true;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpioirq-loop-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::system_category(), "mkdtemp");
-    }
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = gpioirq_test::TempDir;
 
 }  // namespace gpioirq::loop::test

@@ -1,5 +1,5 @@
 #pragma once
-// A temporary directory removed with everything in it at scope exit.
+// The sinks tests' scratch directory (tests/support/temp_dir.hpp) and file helpers.
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,28 +8,11 @@
 #include <string>
 #include <string_view>
 
+#include "support/temp_dir.hpp"
+
 namespace sinks_test {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "gpioirq-sinks-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = gpioirq_test::TempDir;
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
