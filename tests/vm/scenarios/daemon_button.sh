@@ -89,7 +89,7 @@ cat /tmp/b.json
 for d in btn kbtn; do
   check "$d: press/release/click/double_click/long_press = $EXP" [ "$(counts_of $d)" = "$EXP" ]
 done
-check "btn: the glitch was rejected (glitches 1)" [ "$(jget /tmp/b.json 'buttons[name=btn].glitches')" = 1 ]
+check "btn: the glitch was rejected (glitches >= 1)" [ "$(jget /tmp/b.json 'buttons[name=btn].glitches')" -ge 1 ]
 check "sw: close 7, open 7, no gestures" \
   [ "$(jget /tmp/b.json 'buttons[name=sw].close')" = 7 -a "$(jget /tmp/b.json 'buttons[name=sw].open')" = 7 ]
 for d in btn kbtn sw; do
@@ -118,6 +118,17 @@ for d in btn kbtn sw; do
   check "$d: every edge reported by the kernel is in the log (rows, last seqno = $rows_last; edges $n)" \
     [ "$rows_last" = "$n $n" ]
 done
+# The glitch count, replayed from the logged edges with the same rule (a burst ends when
+# no edge came for debounce_ms; one that ends at the accepted level is a glitch). G4 is
+# one; a busy TCG host can stretch a bounce gap past 10 ms, which is one more, and then
+# the daemon must have counted exactly that one too.
+replayed=$(awk -F, '$1 == "EDGE" && $4 == "btn" {
+    t = $2; level = ($8 == "rising")
+    if (pending && t - last >= 10000000) { pending = 0; if (raw != accepted) accepted = raw; else g++ }
+    pending = 1; last = t; raw = level
+  } END { if (pending) { if (raw == accepted) g++ } print g + 0 }' "$DAEMON_EVENTS")
+check "btn: glitches $(jget /tmp/b.json 'buttons[name=btn].glitches') = a replay of the logged edges ($replayed)" \
+  [ "$(jget /tmp/b.json 'buttons[name=btn].glitches')" = "$replayed" ]
 seq_of() { awk -F, -v d="$1" '$1 == "EVENT" && $4 == d { printf "%s%s", sep, $11; sep = " " } END { print "" }' "$DAEMON_EVENTS"; }
 WANT="press release click press release press double_click release press long_press release press release press double_click release press release click"
 for d in btn kbtn; do
@@ -127,4 +138,4 @@ for d in btn kbtn; do
 done
 got=$(seq_of sw)
 check "sw: event log close/open x 7" [ "$got" = "$(echo close open close open close open close open close open close open close open)" ]
-pass "btn, kbtn (kernel debounce), sw: 7 presses with bounce, 2 clicks, 2 double clicks, 1 long press, 1 glitch rejected; exact gesture sequence"
+pass "btn, kbtn (kernel debounce), sw: 7 presses with bounce, 2 clicks, 2 double clicks, 1 long press, the glitch rejected (glitches = replay); exact gesture sequence"
