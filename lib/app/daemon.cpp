@@ -1,6 +1,5 @@
 #include "app/daemon.hpp"
 
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
@@ -500,16 +499,10 @@ void Daemon::apply_loop_priority() {
   // own) and before the loop's io-wq workers that write the logs are created, so that
   // they inherit it: a SCHED_OTHER loop on a busy machine was measured off the CPU for
   // 65-200 ms at 1 M edges/s, long enough to overflow the edge ring.
-  loop_priority_ = 0;
-  const int wanted = cfg_.daemon.loop_priority;
-  if (wanted <= 0) return;
-  sched_param param{};
-  param.sched_priority = wanted;
-  if (const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param); err != 0) {
-    granted_.refused += "SCHED_FIFO " + std::to_string(wanted) + " for the loop thread: " + std::strerror(err) + "\n";
-    return;
-  }
-  loop_priority_ = wanted;
+  gpio::RtGranted loop;
+  gpio::apply_thread_rt(gpio::RtRequest{cfg_.daemon.loop_priority, -1, false}, loop);
+  loop_priority_ = loop.priority;
+  if (!loop.refused.empty()) granted_.refused += "loop thread: " + loop.refused;
 }
 
 void Daemon::keep_io_workers_off_rt_cpu() {

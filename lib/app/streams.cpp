@@ -37,9 +37,7 @@ void EncoderStream::on_gap(std::uint16_t, gpio::LineSource& src) noexcept {
 
 bool CounterStream::on_edge(std::uint16_t, bool level, const gpio::RawEdge&,
                             std::int64_t& value) noexcept {
-  // The same rule as PulseCounter::on_edge: which edges are pulses.
-  const bool pulse =
-      cfg.edge == config::EdgeKind::both || (cfg.edge == config::EdgeKind::rising) == level;
+  const bool pulse = devices::PulseCounter::is_pulse(cfg.edge, level);
   const std::uint64_t n = rt_pulses.load(std::memory_order_relaxed) + (pulse ? 1 : 0);
   if (pulse) rt_pulses.store(n, std::memory_order_relaxed);
   value = static_cast<std::int64_t>(n);

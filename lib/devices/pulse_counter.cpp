@@ -14,9 +14,7 @@ PulseCounter::PulseCounter(const config::CounterConfig& cfg)
 }
 
 bool PulseCounter::on_edge(bool level, std::uint64_t ts_ns) noexcept {
-  if ((edge_ == config::EdgeKind::rising && !level) ||
-      (edge_ == config::EdgeKind::falling && level))
-    return false;
+  if (!is_pulse(edge_, level)) return false;
   ++count_;
   prev_ts_ = last_ts_;
   last_ts_ = ts_ns;

@@ -29,8 +29,13 @@ class PulseCounter {
   // Throws std::invalid_argument when window_ms is 0.
   explicit PulseCounter(const config::CounterConfig& cfg);
 
+  // Whether an edge to `level` (true = rising) is a pulse for a counter of that kind.
+  static bool is_pulse(config::EdgeKind kind, bool level) noexcept {
+    return kind == config::EdgeKind::both || (kind == config::EdgeKind::rising) == level;
+  }
+
   // An edge: `level` is the line's logical level after the edge (true = rising).
-  // Returns true when it was counted (matches the configured edge kind).
+  // Returns true when it was counted (is_pulse).
   bool on_edge(bool level, std::uint64_t ts_ns) noexcept;
 
   std::uint64_t count() const noexcept { return count_; }

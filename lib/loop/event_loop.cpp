@@ -372,22 +372,12 @@ void EventLoop::withdraw(Completion& c) noexcept {
 }
 
 int EventLoop::read(int fd, void* buf, unsigned len, std::uint64_t offset, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_read(sqe, fd, buf, len, offset);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, buf, len, offset); });
 }
 
 int EventLoop::write(int fd, const void* buf, unsigned len, std::uint64_t offset,
                      Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_write(sqe, fd, buf, len, offset);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) { io_uring_prep_write(sqe, fd, buf, len, offset); });
 }
 
 int EventLoop::set_worker_cpus(const cpu_set_t& cpus) noexcept {
@@ -396,67 +386,38 @@ int EventLoop::set_worker_cpus(const cpu_set_t& cpus) noexcept {
 }
 
 int EventLoop::fdatasync(int fd, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); });
 }
 
 int EventLoop::start_writeback(int fd, std::uint64_t offset, unsigned len, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_sync_file_range(sqe, fd, len, offset, SYNC_FILE_RANGE_WRITE);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) {
+    io_uring_prep_sync_file_range(sqe, fd, len, offset, SYNC_FILE_RANGE_WRITE);
+  });
 }
 
 int EventLoop::accept(int listen_fd, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) {
+    io_uring_prep_accept(sqe, listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  });
 }
 
 int EventLoop::recv(int fd, void* buf, unsigned len, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_recv(sqe, fd, buf, len, 0);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, buf, len, 0); });
 }
 
 int EventLoop::send(int fd, const void* buf, unsigned len, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL); });
 }
 
 int EventLoop::poll_add(int fd, unsigned events, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
-  io_uring_prep_poll_add(sqe, fd, events);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, fd, events); });
 }
 
 int EventLoop::timeout_at(const __kernel_timespec& when, Completion& c) noexcept {
-  int err = 0;
-  io_uring_sqe* sqe = begin(c, err);
-  if (sqe == nullptr) return err;
   // liburing's prototype is not const-correct; the kernel only reads the timespec.
-  io_uring_prep_timeout(sqe, const_cast<__kernel_timespec*>(&when), 0, IORING_TIMEOUT_ABS);
-  track(c, sqe);
-  return 0;
+  return submit(c, [&](io_uring_sqe* sqe) {
+    io_uring_prep_timeout(sqe, const_cast<__kernel_timespec*>(&when), 0, IORING_TIMEOUT_ABS);
+  });
 }
 
 int EventLoop::cancel(Completion& c) noexcept {

@@ -128,6 +128,16 @@ class EventLoop {
   io_uring_sqe* get_sqe() noexcept;
   io_uring_sqe* begin(Completion& c, int& error) noexcept;
   void track(Completion& c, io_uring_sqe* sqe) noexcept;
+  // Every submission: an SQE for c, filled by prep(sqe), then tracked. 0 or -errno.
+  template <typename Prep>
+  int submit(Completion& c, Prep&& prep) noexcept {
+    int err = 0;
+    io_uring_sqe* sqe = begin(c, err);
+    if (sqe == nullptr) return err;
+    prep(sqe);
+    track(c, sqe);
+    return 0;
+  }
   void untrack(Completion& c) noexcept;
   // Moves every CQE in the CQ ring to ready_; a CQE for `withdrawn` is dropped instead.
   // Returns whether that one was seen.
