@@ -15,11 +15,7 @@ namespace {
 using namespace host;
 
 // Lines 1-5: daemon_section(); lines 6-9: this chip. Rows below count from line 10.
-const std::string kSimChip =
-    "[[chip]]\n"
-    "name = \"sim0\"\n"
-    "backend = \"sim\"\n"
-    "sim_num_lines = 8\n";
+const std::string kSimChip = sim_chip_section();
 
 const std::string kKnob =  // lines 10-14
     "[[encoder]]\n"

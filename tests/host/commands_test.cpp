@@ -27,11 +27,7 @@ constexpr double kKnobRate = 2000;  // edges/s
 constexpr double kFlowRate = 200;   // pulses/s
 
 std::string config() {
-  return daemon_section("rt_priority = 10\nloop_priority = 5\nloop_spin_us = 20\nring_capacity = 4096") + R"(
-[[chip]]
-name = "sim0"
-backend = "sim"
-sim_num_lines = 16
+  return daemon_section("rt_priority = 10\nloop_priority = 5\nloop_spin_us = 20\nring_capacity = 4096") + sim_chip_section(16) + R"(
 
 [[encoder]]
 name = "knob"

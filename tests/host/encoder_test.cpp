@@ -30,12 +30,7 @@ const EncoderCase kEncoders[] = {
 };
 
 std::string config() {
-  std::string c = daemon_section() + R"(
-[[chip]]
-name = "sim0"
-backend = "sim"
-sim_num_lines = 16
-)";
+  std::string c = daemon_section() + sim_chip_section(16);
   int line = 0;
   for (const auto& e : kEncoders) {
     c += "\n[[encoder]]\nname = \"" + std::string(e.name) + "\"\nchip = \"sim0\"\n";

@@ -343,6 +343,10 @@ std::string daemon_section(std::string_view extra) {
   return s;
 }
 
+std::string sim_chip_section(int num_lines) {
+  return "[[chip]]\nname = \"sim0\"\nbackend = \"sim\"\nsim_num_lines = " + std::to_string(num_lines) + "\n";
+}
+
 Daemon::Daemon(const TempDir& dir, std::string_view config_text, std::vector<std::string> extra_args)
     : dir_(dir.path()),
       config_path_(dir.file("gpioirqd.toml")),

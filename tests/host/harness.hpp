@@ -135,6 +135,8 @@ class Daemon {
 // no real-time priority and no mlock (the tests share the machine) unless `extra` sets
 // them, then the `extra` lines.
 std::string daemon_section(std::string_view extra = "");
+// The [[chip]] table of the simulated chip "sim0" the host tests put their devices on.
+std::string sim_chip_section(int num_lines = 8);
 
 // ----- event log -----------------------------------------------------------------
 

@@ -23,11 +23,7 @@ namespace {
 using namespace host;
 
 std::string config() {
-  return daemon_section("ring_capacity = 1024\nevent_log_format = \"jsonl\"") + R"(
-[[chip]]
-name = "sim0"
-backend = "sim"
-sim_num_lines = 8
+  return daemon_section("ring_capacity = 1024\nevent_log_format = \"jsonl\"") + sim_chip_section() + R"(
 
 [[encoder]]
 name = "fast"

@@ -16,11 +16,7 @@ namespace {
 using namespace host;
 
 std::string config(const std::string& counter_extra) {
-  return daemon_section() + R"(
-[[chip]]
-name = "sim0"
-backend = "sim"
-sim_num_lines = 8
+  return daemon_section() + sim_chip_section() + R"(
 
 [[encoder]]
 name = "knob"
@@ -189,11 +185,7 @@ TEST_CASE("reloads that rebuild timed streams do not pile up loop timers", "[hos
   // Every reload below changes both, so both are rebuilt: the old timers must go, and the
   // daemon's count of live timers must stay where the first configuration put it.
   auto config_with = [](int interval_ms, int long_press_ms) {
-    return daemon_section() + R"(
-[[chip]]
-name = "sim0"
-backend = "sim"
-sim_num_lines = 8
+    return daemon_section() + sim_chip_section() + R"(
 
 [[button]]
 name = "btn"

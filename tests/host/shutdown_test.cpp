@@ -19,11 +19,7 @@ namespace {
 using namespace host;
 
 std::string config() {
-  return daemon_section("flush_interval_ms = 200") + R"(
-[[chip]]
-name = "sim0"
-backend = "sim"
-sim_num_lines = 8
+  return daemon_section("flush_interval_ms = 200") + sim_chip_section() + R"(
 
 [[encoder]]
 name = "knob"
