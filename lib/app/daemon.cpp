@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -49,6 +50,13 @@ const char* button_event_name(devices::ButtonEventKind k) {
   }
   return "?";
 }
+
+// A device that is not there (chip, line, bus): its stream waits for it, down, instead of
+// ending the daemon. Anything else thrown while building a stream is a configuration
+// problem and stays fatal.
+struct DeviceUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 const config::ChipConfig& find_chip(const config::Config& cfg, const std::string& name) {
   for (const auto& c : cfg.chips)
@@ -122,12 +130,22 @@ void Daemon::add_stream_lines(StreamBase& s, const std::vector<std::pair<config:
   const config::ChipConfig& chip = find_chip(cfg_, refs.front().first.chip);
   std::vector<std::uint32_t> offsets;
   std::string chip_path;
-  if (chip.backend == config::Backend::gpiod) chip_path = gpio::resolve_chip_path(chip);
+  if (chip.backend == config::Backend::gpiod) {
+    try {
+      chip_path = gpio::resolve_chip_path(chip);
+    } catch (const std::exception& e) {
+      throw DeviceUnavailable(e.what());
+    }
+  }
   for (const auto& [ref, role] : refs) {
     if (const auto* offset = std::get_if<std::uint32_t>(&ref.line)) {
       offsets.push_back(*offset);
     } else if (chip.backend == config::Backend::gpiod) {
-      offsets.push_back(gpio::resolve_line_offset(chip_path, std::get<std::string>(ref.line)));
+      try {
+        offsets.push_back(gpio::resolve_line_offset(chip_path, std::get<std::string>(ref.line)));
+      } catch (const std::exception& e) {
+        throw DeviceUnavailable(e.what());
+      }
     } else {
       throw std::runtime_error(s.name + ": the sim chip '" + chip.name + "' has no line names; use offsets");
     }
@@ -138,8 +156,8 @@ void Daemon::add_stream_lines(StreamBase& s, const std::vector<std::pair<config:
       specs.push_back({offset, settings.bias, settings.active_low, edge, settings.clock, debounce_us});
     try {
       s.source = std::make_unique<gpio::GpiodSource>(chip_path, specs);
-    } catch (const std::system_error& e) {
-      throw std::runtime_error(s.name + ": requesting lines on " + chip_path + ": " + e.what());
+    } catch (const std::exception& e) {
+      throw DeviceUnavailable(s.name + ": requesting lines on " + chip_path + ": " + e.what());
     }
   } else {
     auto sim = std::make_unique<gpio::SimSource>(chip.name + "/" + s.name);
@@ -166,68 +184,216 @@ void Daemon::add_stream_lines(StreamBase& s, const std::vector<std::pair<config:
 }
 
 void Daemon::build_streams(const config::Config& cfg) {
+  // Each stream is kept even when its device is not there (it is then down and waited
+  // for); a configuration problem found while attaching it still throws.
+  auto add = [this](auto& streams, auto stream) {
+    auto& ref = *stream;
+    streams.push_back(std::move(stream));
+    try {
+      attach_or_mark_down(ref);
+    } catch (...) {
+      streams.pop_back();
+      throw;
+    }
+  };
+  auto known = [](const auto& streams, const std::string& name) {
+    return std::any_of(streams.begin(), streams.end(), [&](const auto& x) { return x->name == name; });
+  };
   for (const auto& c : cfg.encoders) {
-    if (std::any_of(encoders_.begin(), encoders_.end(), [&](auto& e) { return e->name == c.name; })) continue;
+    if (known(encoders_, c.name)) continue;
     auto e = std::make_unique<EncoderStream>(c);
     e->name = c.name;
-    add_stream_lines(*e, {{c.a, "a"}, {c.b, "b"}}, c.line, config::EdgeKind::both, 0, e.get(),
-                     Route::Kind::encoder, c.sim_rate_hz, kSimQuadrature);
-    e->line_a = e->lines[0];
-    e->line_b = e->lines[1];
-    e->offset_a = line_info_[e->line_a].offset;
-    e->offset_b = line_info_[e->line_b].offset;
-    e->init_levels();
-    encoders_.push_back(std::move(e));
+    add(encoders_, std::move(e));
   }
   for (const auto& c : cfg.buttons) {
-    if (std::any_of(buttons_.begin(), buttons_.end(), [&](auto& b) { return b->name == c.name; })) continue;
-    auto probe = std::make_unique<ButtonStream>(c, false);
-    probe->name = c.name;
-    add_stream_lines(*probe, {{c.line, "line"}}, c.settings, config::EdgeKind::both, c.kernel_debounce_us,
-                     nullptr, Route::Kind::button, c.sim_rate_hz, kSimButton);
-    // The button's start state is the line's level when requested.
-    const int level = probe->source->read_level(line_info_[probe->lines[0]].offset);
-    auto b = std::make_unique<ButtonStream>(c, level == 1);
+    if (known(buttons_, c.name)) continue;
+    auto b = std::make_unique<ButtonStream>(c, false);
     b->name = c.name;
-    b->source = std::move(probe->source);
-    b->lines = probe->lines;
-    b->line = b->lines[0];
-    routes_[b->line].stream = b.get();
-    buttons_.push_back(std::move(b));
+    add(buttons_, std::move(b));
   }
   for (const auto& c : cfg.counters) {
-    if (std::any_of(counters_.begin(), counters_.end(), [&](auto& x) { return x->name == c.name; })) continue;
+    if (known(counters_, c.name)) continue;
     auto k = std::make_unique<CounterStream>(c);
     k->name = c.name;
-    add_stream_lines(*k, {{c.line, "line"}}, c.settings, c.edge, 0, k.get(), Route::Kind::counter,
-                     c.sim_rate_hz, kSimPulses);
-    k->line = k->lines[0];
-    counters_.push_back(std::move(k));
+    add(counters_, std::move(k));
   }
   for (const auto& c : cfg.imus) {
-    if (std::any_of(imus_.begin(), imus_.end(), [&](auto& x) { return x->name == c.name; })) continue;
+    if (known(imus_, c.name)) continue;
     auto m = std::make_unique<ImuStream>(c, ingest_->wake());
     m->name = c.name;
-    if (c.trigger == config::ImuTrigger::data_ready) {
-      add_stream_lines(*m, {{*c.data_ready, "data_ready"}}, c.settings, config::EdgeKind::rising, 0, m.get(),
-                       Route::Kind::imu, c.rate_hz, kSimPulses);
-    } else {
-      m->make_timer();
-      ingest_->add_timer(*m);
-    }
     auto log = std::make_unique<sinks::FrameLog>(*loop_, sinks::frame_log_options(cfg_.daemon, c));
     if (const int err = log->open(); err < 0)
       throw std::system_error(-err, std::system_category(), "opening the IMU file " + log->options().path);
     m->file = log->options().path;
     frame_logs_.push_back(std::move(log));
-    imus_.push_back(std::move(m));
+    try {
+      add(imus_, std::move(m));
+    } catch (...) {
+      frame_logs_.pop_back();
+      throw;
+    }
   }
   for (const auto& c : cfg.polls) {
-    if (std::any_of(polls_.begin(), polls_.end(), [&](auto& x) { return x->name == c.name; })) continue;
+    if (known(polls_, c.name)) continue;
     auto p = std::make_unique<PollStream>(c);
     p->name = c.name;
     polls_.push_back(std::move(p));
   }
+}
+
+void Daemon::attach(StreamBase& s) {
+  if (auto* e = dynamic_cast<EncoderStream*>(&s)) {
+    const auto& c = e->cfg;
+    add_stream_lines(*e, {{c.a, "a"}, {c.b, "b"}}, c.line, config::EdgeKind::both, 0, e, Route::Kind::encoder,
+                     c.sim_rate_hz, kSimQuadrature);
+    e->line_a = e->lines[0];
+    e->line_b = e->lines[1];
+    e->offset_a = line_info_[e->line_a].offset;
+    e->offset_b = line_info_[e->line_b].offset;
+    e->init_levels();
+  } else if (auto* b = dynamic_cast<ButtonStream*>(&s)) {
+    const auto& c = b->cfg;
+    add_stream_lines(*b, {{c.line, "line"}}, c.settings, config::EdgeKind::both, c.kernel_debounce_us, nullptr,
+                     Route::Kind::button, c.sim_rate_hz, kSimButton);
+    b->line = b->lines[0];
+    // The button's state is the line's level when requested; after an outage whatever
+    // changed meanwhile is reported by a resync (a release, say), gestures cleared.
+    const int level = b->source->read_level(line_info_[b->line].offset);
+    if (b->times_attached == 0)
+      b->button = devices::Button(c, level == 1);
+    else if (level >= 0)
+      log_button_events(*b, b->button.resync(level == 1, clock_ns(c.settings.clock == config::EventClock::realtime
+                                                                      ? CLOCK_REALTIME
+                                                                      : CLOCK_MONOTONIC)));
+  } else if (auto* k = dynamic_cast<CounterStream*>(&s)) {
+    const auto& c = k->cfg;
+    add_stream_lines(*k, {{c.line, "line"}}, c.settings, c.edge, 0, k, Route::Kind::counter, c.sim_rate_hz,
+                     kSimPulses);
+    k->line = k->lines[0];
+  } else if (auto* m = dynamic_cast<ImuStream*>(&s)) {
+    const auto& c = m->cfg;
+    try {
+      m->open_device();
+    } catch (const std::exception& error) {
+      throw DeviceUnavailable(error.what());
+    }
+    if (c.trigger == config::ImuTrigger::data_ready) {
+      add_stream_lines(*m, {{*c.data_ready, "data_ready"}}, c.settings, config::EdgeKind::rising, 0, m,
+                       Route::Kind::imu, c.rate_hz, kSimPulses);
+    } else if (!m->timer) {
+      m->make_timer();
+      ingest_->add_timer(*m);
+    }
+  }
+  ++s.times_attached;
+}
+
+void Daemon::attach_or_mark_down(StreamBase& s) {
+  try {
+    attach(s);
+  } catch (const DeviceUnavailable& e) {
+    mark_down(s, e.what());
+  }
+}
+
+void Daemon::mark_down(StreamBase& s, const std::string& reason) {
+  s.down = true;
+  s.down_reason = reason;
+  s.down_since_ns = clock_ns(CLOCK_MONOTONIC);
+  ++s.times_down;
+  event_log_->marker(sinks::MarkerType::down, s.name + ": " + reason);
+  spdlog::warn("{} is down, waiting for its device: {}", s.name, reason);
+  if (control_ && control_->wants(s.name))
+    control_->publish(s.name, {{"ts_ns", s.down_since_ns}, {"name", s.name}, {"event", "down"}, {"reason", reason}});
+}
+
+void Daemon::detach(StreamBase& s) {
+  if (s.source) ingest_->remove_source(*s.source);
+  for (auto id : s.lines) routes_[id] = Route{};
+  s.lines.clear();
+  s.source.reset();
+}
+
+template <typename F>
+void Daemon::for_each_stream(F f) {
+  for (auto& x : encoders_) f(*x);
+  for (auto& x : buttons_) f(*x);
+  for (auto& x : counters_) f(*x);
+  for (auto& x : imus_) f(*x);
+}
+
+void Daemon::take_failed_streams_down() {
+  sources_failed_seen_ = ingest_->sources_failed();
+  std::vector<std::pair<StreamBase*, int>> failed;
+  for_each_stream([&](StreamBase& s) {
+    if (!s.source) return;
+    for (auto id : s.lines)
+      if (const int err = ingest_->counters(id).source_error.load(std::memory_order_relaxed)) {
+        failed.emplace_back(&s, err);
+        return;
+      }
+  });
+  if (failed.empty()) return;
+  ingest_->stop();
+  drain_stopped();  // every edge read from it before it went has its row
+  drain_imus(true);
+  for (auto [s, err] : failed) {
+    const std::string what = s->source->describe() + ": " + std::strerror(err);
+    detach(*s);
+    mark_down(*s, what);
+  }
+  start_ingest();
+}
+
+bool Daemon::device_may_be_back(const StreamBase& s) const {
+  const config::LineRef* ref = nullptr;
+  if (const auto* e = dynamic_cast<const EncoderStream*>(&s)) ref = &e->cfg.a;
+  if (const auto* b = dynamic_cast<const ButtonStream*>(&s)) ref = &b->cfg.line;
+  if (const auto* k = dynamic_cast<const CounterStream*>(&s)) ref = &k->cfg.line;
+  if (const auto* m = dynamic_cast<const ImuStream*>(&s)) {
+    if (!m->simulated && ::access(m->cfg.i2c_bus.c_str(), F_OK) != 0) return false;
+    if (m->cfg.data_ready) ref = &*m->cfg.data_ready;
+  }
+  if (!ref) return true;
+  try {
+    const config::ChipConfig& chip = find_chip(cfg_, ref->chip);
+    if (chip.backend == config::Backend::gpiod) gpio::resolve_chip_path(chip);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void Daemon::retry_down_streams() {
+  // Cheap checks first, so that the RT thread is stopped (for well under a millisecond;
+  // the kernel queues edges meanwhile) only when a device looks back.
+  std::vector<StreamBase*> ready;
+  for_each_stream([&](StreamBase& s) {
+    if (s.down && device_may_be_back(s)) ready.push_back(&s);
+  });
+  if (ready.empty()) return;
+  ingest_->stop();
+  drain_stopped();
+  for (StreamBase* s : ready) {
+    try {
+      attach(*s);
+    } catch (const std::exception& e) {
+      detach(*s);  // lines requested before the failure
+      if (s->down_reason != e.what()) {
+        s->down_reason = e.what();
+        spdlog::warn("{} is still down: {}", s->name, s->down_reason);
+      }
+      continue;
+    }
+    s->down = false;
+    const std::string info = s->name + ": " + (s->source ? s->source->describe() : std::string("attached"));
+    event_log_->marker(sinks::MarkerType::up, info);
+    spdlog::info("{} is up again ({})", s->name, info);
+    if (control_ && control_->wants(s->name))
+      control_->publish(s->name, {{"ts_ns", clock_ns(CLOCK_MONOTONIC)}, {"name", s->name}, {"event", "up"}});
+    if (auto* b = dynamic_cast<ButtonStream*>(s)) arm_button_timer(*b);
+  }
+  start_ingest();
 }
 
 void Daemon::arm_button_timer(ButtonStream& b) {
@@ -273,11 +439,14 @@ void Daemon::on_button_timer(ButtonStream& b) {
 
 void Daemon::start_ingest() {
   for (auto& m : imus_)
-    if (m->cfg.trigger == config::ImuTrigger::timer) m->arm_timer();
+    if (m->cfg.trigger == config::ImuTrigger::timer && m->timer) m->arm_timer();
   ingest_->start();
 }
 
-void Daemon::on_wake() { drain(kMaxRecordsPerWake); }
+void Daemon::on_wake() {
+  drain(kMaxRecordsPerWake);
+  if (ingest_->sources_failed() != sources_failed_seen_) take_failed_streams_down();
+}
 
 void Daemon::drain_stopped() {
   // GAP records the full ring refused at the RT thread's last flush are offered again
@@ -366,6 +535,22 @@ void Daemon::dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::ui
   switch (route.kind) {
     case Route::Kind::encoder: {
       auto& e = static_cast<EncoderStream&>(s);
+      if (const std::uint64_t bound = e.position_error_bound(); bound != e.uncertainty_logged) {
+        // The RT thread lost edges of this encoder (GAP rows say how many) and re-learnt its
+        // levels: from here on the position is exact again, but may be shifted by this much.
+        e.uncertainty_logged = bound;
+        sinks::EventEntry ev;
+        ev.ts_ns = r.timestamp_ns;
+        ev.device = s.name;
+        ev.kind = "position_uncertain";
+        ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(bound));
+        ev.value2 = sinks::EventValue::integer(static_cast<std::int64_t>(e.resyncs.load(std::memory_order_relaxed)));
+        event_log_->event(ev);
+        spdlog::warn("encoder '{}': edges lost, levels re-learnt; its position may be off by up to {}", s.name, bound);
+        if (monitored)
+          control_->publish(s.name, {{"ts_ns", r.timestamp_ns}, {"name", s.name}, {"event", "position_uncertain"},
+                                     {"value", bound}});
+      }
       if (r.value != e.last_logged) {
         e.last_logged = r.value;
         sinks::EventEntry ev;
@@ -555,6 +740,8 @@ int Daemon::run(const RunOptions& options) {
     log_counters();
   });
   flush_timer_->start_periodic(std::uint64_t{cfg_.daemon.flush_interval_ms} * kMs);
+  device_timer_ = std::make_unique<loop::Timer>(*loop_, [this] { retry_down_streams(); });
+  device_timer_->start_periodic(kDeviceRetryMs * kMs);
 
   std::uint64_t watchdog_us = 0;
   if (options.notify_systemd && sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us > 0) {
@@ -701,8 +888,27 @@ nlohmann::json Daemon::status() const {
            {"sync_errors", ls.file.sync_errors},   {"healthy", ls.file.healthy},
            {"buffer_memory", ls.file.buffer_memory}, {"buffer_grows", ls.file.buffer_grows}};
   }
+  // Every stream whose chip, line or bus is missing, and why (waited for, retried).
+  nlohmann::json down = nlohmann::json::array();
+  std::uint64_t outages = 0;
+  auto note_down = [&](const auto& streams) {
+    for (const auto& x : streams) {
+      outages += x->times_down;
+      if (x->down)
+        down.push_back({{"name", x->name},
+                        {"reason", x->down_reason},
+                        {"down_s", static_cast<double>(now - x->down_since_ns) / 1e9},
+                        {"times_down", x->times_down}});
+    }
+  };
+  note_down(encoders_);
+  note_down(buttons_);
+  note_down(counters_);
+  note_down(imus_);
   return {{"version", kVersion},
           {"pid", ::getpid()},
+          {"devices_down", std::move(down)},
+          {"device_outages", outages},
           {"uptime_s", static_cast<double>(now - started_mono_ns_) / 1e9},
           {"config", cfg_.file},
           {"log_dir", cfg_.daemon.log_dir},
@@ -765,7 +971,9 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
                    {"velocity", e->encoder.velocity(now)},
                    {"transitions", e->encoder.transitions()},
                    {"invalid", e->encoder.invalid_transitions()},
-                   {"lost", e->gaps_kernel + e->gaps_ring}});
+                   {"lost", e->gaps_kernel + e->gaps_ring},
+                   {"resyncs", e->resyncs.load(std::memory_order_relaxed)},
+                   {"position_error_bound", e->position_error_bound()}});
     return {{"encoders", a}};
   }
   if (cmd == "buttons") {
@@ -889,6 +1097,10 @@ std::string Daemon::metrics_text() {
   }
   out += "# TYPE gpioirq_encoder_position gauge\n";
   for (const auto& e : encoders_) line("gpioirq_encoder_position", "device=\"" + e->name + "\"", static_cast<double>(e->encoder.position()));
+  out += "# TYPE gpioirq_encoder_position_error_bound gauge\n";
+  for (const auto& e : encoders_)
+    line("gpioirq_encoder_position_error_bound", "device=\"" + e->name + "\"",
+         static_cast<double>(e->position_error_bound()));
   out += "# TYPE gpioirq_counter_total counter\n";
   for (const auto& c : counters_) line("gpioirq_counter_total", "device=\"" + c->name + "\"", static_cast<double>(c->count()));
   out += "# TYPE gpioirq_counter_frequency_hz gauge\n";

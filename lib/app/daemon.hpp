@@ -71,6 +71,20 @@ class Daemon final : public control::CommandHandler {
                         std::uint32_t debounce_us, gpio::RtLineHook* hook, Route::Kind kind,
                         double sim_rate, int sim_shape);
   void remove_stream(StreamBase& s);
+  // Devices that come and go (docs/RELIABILITY.md): attach() requests a stream's lines
+  // and opens its bus, throwing DeviceUnavailable when they are not there; the stream is
+  // then down, and retried every kDeviceRetryMs. A source the RT thread gave up on (the
+  // chip was removed) takes its stream down the same way. Ingest thread stopped for both.
+  void attach(StreamBase& s);
+  void attach_or_mark_down(StreamBase& s);
+  void mark_down(StreamBase& s, const std::string& reason);
+  void detach(StreamBase& s);
+  void take_failed_streams_down();
+  bool device_may_be_back(const StreamBase& s) const;
+  void retry_down_streams();
+  template <typename F>
+  void for_each_stream(F f);
+  static constexpr std::uint64_t kDeviceRetryMs = 1000;
   void on_wake();
   void drain(std::size_t max_records);
   void drain_stopped();
@@ -107,7 +121,8 @@ class Daemon final : public control::CommandHandler {
   std::vector<LineInfo> line_info_;                           // by line id
   std::unique_ptr<loop::FlagWaiter> wake_waiter_;
   std::unique_ptr<loop::SignalSet> signals_;
-  std::unique_ptr<loop::Timer> flush_timer_, watchdog_timer_, end_timer_;
+  std::unique_ptr<loop::Timer> flush_timer_, watchdog_timer_, end_timer_, device_timer_;
+  std::uint32_t sources_failed_seen_ = 0;
   std::unique_ptr<control::ControlServer> control_;
   core::Histogram latency_all_;
   std::vector<gpio::EdgeRecord> drain_buffer_;

@@ -12,27 +12,57 @@
 namespace gpioirq::app {
 
 void EncoderStream::init_levels() {
-  level_a = source->read_level(offset_a) == 1;
-  level_b = source->read_level(offset_b) == 1;
-  encoder.resync(level_a, level_b);
+  const int a = source->read_level(offset_a), b = source->read_level(offset_b);
+  known_a = a >= 0;
+  known_b = b >= 0;
+  level_a = a == 1;
+  level_b = b == 1;
+  last_global_seqno = 0;
+  if (known_a && known_b) encoder.resync(level_a, level_b);
 }
 
-bool EncoderStream::on_edge(std::uint16_t line, bool, const gpio::RawEdge& edge,
+std::uint64_t EncoderStream::position_error_bound() const noexcept {
+  const std::uint64_t quarters = uncertainty.load(std::memory_order_relaxed);
+  if (quarters == 0) return 0;
+  const auto per_count = static_cast<std::uint64_t>(4 / encoder.counts_per_period());
+  std::uint64_t counts = (quarters + per_count - 1) / per_count;
+  if (per_count > 1) counts += resyncs.load(std::memory_order_relaxed);
+  const auto div = static_cast<std::uint64_t>(encoder.div());
+  return (counts + div - 1) / div;
+}
+
+bool EncoderStream::on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
                             std::int64_t& value) noexcept {
-  if (line == line_a)
-    level_a = !level_a;
-  else
-    level_b = !level_b;
-  encoder.on_levels(level_a, level_b, edge.timestamp_ns);
+  auto bump = [](std::atomic<std::uint64_t>& c, std::uint64_t by) {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  };
+  if (last_global_seqno != 0 && edge.global_seqno != last_global_seqno + 1) {
+    // Edges of this request were dropped, on either line: each may have moved the shaft
+    // one quarter step.
+    bump(uncertainty, edge.global_seqno - last_global_seqno - 1);
+    bump(resyncs, 1);
+    known_a = known_b = false;
+  }
+  last_global_seqno = edge.global_seqno;
+  const bool is_a = line == line_a;
+  bool& lvl = is_a ? level_a : level_b;
+  bool& known = is_a ? known_a : known_b;
+  const bool was_synced = known_a && known_b;
+  if (known) {
+    lvl = !lvl;
+  } else {
+    lvl = level;  // the edge's own type: the line's level right after it
+    known = true;
+  }
+  if (was_synced) {
+    encoder.on_levels(level_a, level_b, edge.timestamp_ns);
+  } else {
+    // A quarter step whose start is unknown: it is not counted, but may have been one.
+    bump(uncertainty, 1);
+    if (known_a && known_b) encoder.resync(level_a, level_b);
+  }
   value = encoder.position();
   return true;
-}
-
-void EncoderStream::on_gap(std::uint16_t, gpio::LineSource& src) noexcept {
-  const int a = src.read_level(offset_a), b = src.read_level(offset_b);
-  if (a >= 0) level_a = a == 1;
-  if (b >= 0) level_b = b == 1;
-  encoder.resync(level_a, level_b);
 }
 
 bool CounterStream::on_edge(std::uint16_t, bool level, const gpio::RawEdge&,
@@ -52,17 +82,19 @@ ImuStream::ImuStream(const config::ImuConfig& c, core::ThreadSafeFlag& wake_flag
            std::max<std::size_t>(2 * c.block_records,
                                  static_cast<std::size_t>(c.rate_hz) * c.buffer_ms / 1000 + 1)),
       frame_bytes(devices::frame_size(c.format)) {
-  if (!simulated) {
-    device = devices::I2cDevice(c.i2c_bus, c.address);
-    const int who = device.read_byte(devices::mpu6050::kWhoAmI);
-    if (who < 0)
-      throw std::system_error(-who, std::system_category(),
-                              "imu '" + c.name + "': reading WHO_AM_I at " + c.i2c_bus);
-    const int err = devices::mpu6050::apply_setup(device, devices::mpu6050::setup_sequence(c));
-    if (err < 0)
-      throw std::system_error(-err, std::system_category(),
-                              "imu '" + c.name + "': set-up writes on " + c.i2c_bus);
-  }
+}
+
+void ImuStream::open_device() {
+  if (simulated) return;
+  device = devices::I2cDevice(cfg.i2c_bus, cfg.address);
+  const int who = device.read_byte(devices::mpu6050::kWhoAmI);
+  if (who < 0)
+    throw std::system_error(-who, std::system_category(),
+                            "imu '" + cfg.name + "': reading WHO_AM_I at " + cfg.i2c_bus);
+  const int err = devices::mpu6050::apply_setup(device, devices::mpu6050::setup_sequence(cfg));
+  if (err < 0)
+    throw std::system_error(-err, std::system_category(),
+                            "imu '" + cfg.name + "': set-up writes on " + cfg.i2c_bus);
 }
 
 void ImuStream::make_timer() {

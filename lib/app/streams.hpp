@@ -36,7 +36,15 @@ struct LineInfo {
 };
 
 struct StreamBase {
+  virtual ~StreamBase() = default;
   std::string name;
+  // Down: its chip, line or bus is missing, at start or since (the reason says which and
+  // why). The stream keeps its state (counts, position) and is attached again when the
+  // device returns.
+  bool down = false;
+  std::string down_reason;
+  std::uint64_t down_since_ns = 0;  // CLOCK_MONOTONIC
+  std::uint64_t times_down = 0, times_attached = 0;
   std::unique_ptr<gpio::LineSource> source;      // null for polled sources and timer IMUs
   std::vector<std::uint16_t> lines;              // line ids in the ingest thread
   core::Histogram latency;                       // kernel timestamp -> loop dispatch, ns
@@ -45,21 +53,40 @@ struct StreamBase {
 };
 
 // Quadrature encoder. The RT hook derives both lines' levels by toggling on each edge
-// (the kernel's edge type is read late at high rates and can be wrong; a toggle cannot)
-// and reads them again from the chip after a gap.
+// (the kernel's edge type is read late at high rates and can be wrong; a toggle cannot).
+//
+// After the kernel's FIFO overflowed (the request's global seqno jumps: both lines may
+// have lost edges) the toggled levels mean nothing. Reading the levels from the chip
+// then would be wrong too: they are the levels after every edge still queued behind the
+// one being handled. So each line's level is taken from the type of its first edge after
+// the gap (the level right after that edge) and nothing is counted until both lines are
+// known again; from then on toggling resumes. What the position may be off by is bounded
+// and published: one count per lost edge, plus one per edge seen while a level was unknown.
 struct EncoderStream final : StreamBase, gpio::RtLineHook {
   explicit EncoderStream(const config::EncoderConfig& c) : cfg(c), encoder(c) {}
   config::EncoderConfig cfg;
   devices::Encoder encoder;
   std::uint16_t line_a = 0, line_b = 0;
   std::uint32_t offset_a = 0, offset_b = 0;
-  bool level_a = false, level_b = false;  // RT thread only
+  // RT thread only.
+  bool level_a = false, level_b = false;
+  bool known_a = true, known_b = true;  // false from a gap to the line's next edge
+  std::uint32_t last_global_seqno = 0;  // of the request; 0: no edge read yet
+  // Written by the RT thread, read by the loop.
+  std::atomic<std::uint64_t> uncertainty{0};  // quarter steps the position may be off by
+  std::atomic<std::uint64_t> resyncs{0};      // gaps after which levels were re-learnt
+  // Loop side.
   std::int64_t last_logged = 0;
+  std::uint64_t uncertainty_logged = 0;
 
-  void init_levels();  // before the ingest thread starts
+  // The levels read from the chip, before the ingest thread runs (no edge is queued yet
+  // that they could be ahead of). A fresh request's seqnos start at 1 again.
+  void init_levels();
+  // What the position may be off by since start, in position units (see encoder.hpp:
+  // a resync drops a half-counted sub-count, div rounds).
+  std::uint64_t position_error_bound() const noexcept;
   bool on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
                std::int64_t& value) noexcept override;
-  void on_gap(std::uint16_t line, gpio::LineSource& source) noexcept override;
 };
 
 struct ButtonStream final : StreamBase {
@@ -119,6 +146,9 @@ struct ImuStream final : StreamBase, gpio::RtLineHook, gpio::RtTimerHook {
   std::uint64_t overruns_logged = 0;
   std::string file;
 
+  // Opens and sets up the I2C device (nothing on a sim bus); throws std::system_error
+  // (or what I2cDevice throws) when the bus or the chip does not answer.
+  void open_device();
   void make_timer();  // the timerfd, unarmed: its fd joins the RT thread's poll set
   void arm_timer();   // just before the RT thread starts, so no tick is missed before it runs
   void sample(std::uint64_t ts_ns) noexcept;

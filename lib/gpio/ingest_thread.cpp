@@ -112,8 +112,15 @@ void IngestThread::run() noexcept {
       break;
     }
     if (fds[0].revents) break;
-    for (std::size_t i = 1; i < first_timer; ++i)
-      if (fds[i].revents & (POLLIN | POLLERR)) drain(sources_[i - 1]);
+    for (std::size_t i = 1; i < first_timer; ++i) {
+      const short revents = fds[i].revents;
+      if (!revents) continue;
+      // Events still queued are read first: a chip going away may leave some behind.
+      int error = (revents & (POLLIN | POLLERR | POLLHUP)) ? drain(sources_[i - 1]) : 0;
+      if (error == 0 && (revents & POLLNVAL)) error = EBADF;
+      if (error == 0 && (revents & (POLLHUP | POLLERR))) error = ENODEV;
+      if (error != 0) give_up(i, error);
+    }
     for (std::size_t i = first_timer; i < fds.size(); ++i) {
       if (!(fds[i].revents & POLLIN)) continue;
       std::uint64_t expirations = 0;
@@ -125,13 +132,22 @@ void IngestThread::run() noexcept {
   flush();
 }
 
-void IngestThread::drain(SourceBinding& binding) noexcept {
+int IngestThread::drain(SourceBinding& binding) noexcept {
   for (;;) {
     const int n = binding.source->read_events(raw_);
-    if (n <= 0) return;
+    if (n < 0) return (n == -EAGAIN || n == -EINTR) ? 0 : -n;
+    if (n == 0) return 0;
     for (int i = 0; i < n; ++i) handle(binding, raw_[static_cast<std::size_t>(i)]);
-    if (static_cast<std::size_t>(n) < raw_.size()) return;
+    if (static_cast<std::size_t>(n) < raw_.size()) return 0;
   }
+}
+
+void IngestThread::give_up(std::size_t poll_index, int error) noexcept {
+  poll_fds_[poll_index].fd = -1;  // poll(2) skips negative fds
+  const SourceBinding& binding = sources_[poll_index - 1];
+  for (const auto& route : binding.routes)
+    lines_[route.second]->counters->source_error.store(error, std::memory_order_relaxed);
+  sources_failed_.fetch_add(1, std::memory_order_release);
 }
 
 void IngestThread::handle(SourceBinding& binding, const RawEdge& edge) noexcept {
@@ -143,7 +159,7 @@ void IngestThread::handle(SourceBinding& binding, const RawEdge& edge) noexcept 
 
   if (edge.line_seqno != line.expected_seqno) {
     // The kernel's FIFO overflowed and it dropped the oldest events: report exactly
-    // which seqnos are missing, then let the decoder read the levels again.
+    // which seqnos are missing (the hook sees the jump in the request's global seqno).
     const std::uint32_t lost = edge.line_seqno - line.expected_seqno;
     bump(line.counters->kernel_lost, lost);
     EdgeRecord gap;
@@ -156,7 +172,6 @@ void IngestThread::handle(SourceBinding& binding, const RawEdge& edge) noexcept 
     gap.count = lost;
     gap.value = static_cast<std::int64_t>(line.last_ts);
     append(gap);
-    if (line.hook) line.hook->on_gap(id, *binding.source);
   }
   line.expected_seqno = edge.line_seqno + 1;
   line.last_ts = edge.timestamp_ns;

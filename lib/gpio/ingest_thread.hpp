@@ -10,6 +10,11 @@
 // jumps) and records refused by a full ring are counted per line and turned into GAP
 // records, re-offered until the ring takes them. Nothing is lost without a record.
 //
+// A source whose fd reports POLLHUP/POLLERR without events, or whose read fails other
+// than EAGAIN/EINTR (a removed chip: ENODEV), leaves the poll set at once, so a vanished
+// chip can neither spin this thread nor starve the others; its lines' source_error says
+// why and sources_failed() tells the loop, which takes the stream down.
+//
 // Set-up and tear-down (add_line, remove_source) happen only while the thread is
 // stopped; a reload stops it, swaps what changed and starts it again. The kernel keeps
 // queuing edges on the line requests meanwhile, so no edge is lost across a reload.
@@ -41,12 +46,6 @@ class RtLineHook {
   // of the ring (it is still counted), e.g. an IMU data-ready edge.
   virtual bool on_edge(std::uint16_t line, bool level, const RawEdge& edge,
                        std::int64_t& value) noexcept = 0;
-  // After a kernel seqno gap on a bound line: levels can no longer be derived from the
-  // edges seen, so read them again from the source.
-  virtual void on_gap(std::uint16_t line, LineSource& source) noexcept {
-    (void)line;
-    (void)source;
-  }
 };
 
 // A timer the RT thread waits on (an IMU's sampling tick): fd() is a timerfd.
@@ -64,6 +63,9 @@ struct LineCounters {
   std::atomic<std::uint64_t> kernel_lost{0};   // from seqno gaps
   std::atomic<std::uint64_t> ring_dropped{0};  // records the ring refused
   std::atomic<std::uint64_t> last_timestamp_ns{0};
+  // errno (> 0) once the line's source failed for good (the chip was removed: POLLHUP,
+  // ENODEV) and the thread stopped polling it; 0 while it works.
+  std::atomic<int> source_error{0};
 };
 
 class IngestThread {
@@ -95,6 +97,10 @@ class IngestThread {
   const RtGranted& granted() const noexcept { return granted_; }
   std::uint64_t records_pushed() const noexcept { return pushed_.load(std::memory_order_relaxed); }
   std::uint64_t wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
+  // Goes up by one each time the thread gives up on a source (see LineCounters::
+  // source_error); the loop compares it with the value it last saw. The source stays in
+  // the thread's tables, unpolled, until remove_source().
+  std::uint32_t sources_failed() const noexcept { return sources_failed_.load(std::memory_order_acquire); }
 
   // Benchmark hook (tests/bench/pipeline), null in the daemon: when set, called on the
   // RT thread each time its start-up is done (RT attributes applied, poll set built),
@@ -121,7 +127,9 @@ class IngestThread {
   };
 
   void run() noexcept;
-  void drain(SourceBinding& binding) noexcept;
+  // Returns 0, or the errno with which the source failed.
+  int drain(SourceBinding& binding) noexcept;
+  void give_up(std::size_t poll_index, int error) noexcept;
   void handle(SourceBinding& binding, const RawEdge& edge) noexcept;
   void append(const EdgeRecord& record) noexcept;
   void flush() noexcept;
@@ -153,6 +161,7 @@ class IngestThread {
   bool pending_any_ = false;
   std::atomic<std::uint64_t> pushed_{0};
   std::atomic<std::uint64_t> wakes_{0};
+  std::atomic<std::uint32_t> sources_failed_{0};
 };
 
 }  // namespace gpioirq::gpio

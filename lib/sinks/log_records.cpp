@@ -33,6 +33,8 @@ std::string_view to_string(MarkerType t) noexcept {
     case MarkerType::start: return "START";
     case MarkerType::stop: return "STOP";
     case MarkerType::reload: return "RELOAD";
+    case MarkerType::down: return "DOWN";
+    case MarkerType::up: return "UP";
   }
   return "MARKER";
 }

@@ -89,7 +89,8 @@ struct TimeEntry {
   std::int64_t realtime_ns = 0;  // ns since the Unix epoch
 };
 
-enum class MarkerType : std::uint8_t { start, stop, reload };
+// down/up: a device's chip, line or bus went away (or was missing at start) / came back.
+enum class MarkerType : std::uint8_t { start, stop, reload, down, up };
 
 struct MarkerEntry {
   MarkerType type = MarkerType::start;
