@@ -79,6 +79,8 @@ void IngestThread::start() {
       &thread_, &attr,
       [](void* self) -> void* {
         auto* me = static_cast<IngestThread*>(self);
+        // Named, so that ps, top and /proc show which thread is the real-time one.
+        ::pthread_setname_np(::pthread_self(), "gpioirqd-rt");
         apply_thread_rt(me->request_, me->granted_);
         me->started_.store(true, std::memory_order_release);
         me->started_.notify_one();

@@ -15,7 +15,7 @@ N=${N:-200}
 
 sim_chip simA bank0:1:stay_in
 sim_chip simB bank0:1:gone_in
-daemon_config hotplug
+daemon_config hotplug "cpu = 0"
 cat >> "$DAEMON_CONF" <<CONF
 [[chip]]
 name = "a"
@@ -35,6 +35,7 @@ chip = "a"
 line = "stay_in"
 edge = "both"
 bias = "pull-down"
+clock = "realtime"
 
 [[counter]]
 name = "gone"
@@ -67,6 +68,19 @@ down_names() {
 down_is() { [ "$(down_names)" = "$1" ]; }
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$DAEMON_PID"/stat; }
 
+# 0. What the kernel granted the RT thread, from /proc: SCHED_FIFO 80 (daemon_config),
+#    pinned to CPU 0.
+rt_task=""
+for _t in /proc/"$DAEMON_PID"/task/*; do
+  [ "$(cat "$_t/comm")" = gpioirqd-rt ] && rt_task=$_t
+done
+check "a thread named gpioirqd-rt exists" [ -n "$rt_task" ]
+rt_stat=$(sed 's/.*) //' "$rt_task/stat")
+check "gpioirqd-rt is SCHED_FIFO (policy $(echo "$rt_stat" | cut -d' ' -f39)) at 80 ($(echo "$rt_stat" | cut -d' ' -f38))" \
+  [ "$(echo "$rt_stat" | cut -d' ' -f39)" = 1 -a "$(echo "$rt_stat" | cut -d' ' -f38)" = 80 ]
+check "gpioirqd-rt is pinned to CPU 0 ($(grep Cpus_allowed_list "$rt_task/status"))" \
+  grep -q '^Cpus_allowed_list:[[:space:]]*0$' "$rt_task/status"
+
 # 1. Missing at start.
 check "at start only 'late' is down: [$(down_names)]" down_is "late "
 echo "late: $(jget /tmp/st.json 'devices_down[name=late].reason')"
@@ -77,6 +91,19 @@ GONE=$(sim_pull_file simB bank0 0)
 edge_train -r 2000 -n "$N" "$STAY" "$GONE" || fail "edge_train (both chips)"
 poll_until 15 count_is stay "$N" || fail "stay counted $(count_of stay), not $N"
 poll_until 15 count_is gone "$N" || fail "gone counted $(count_of gone), not $N"
+
+# clock = "realtime" on a real line request: the kernel stamps stay's edges in wall-clock
+# time (ns since 1970, within a minute of the guest's clock), gone's in CLOCK_MONOTONIC.
+NOW_S=$(date +%s)
+poll_until 10 grep -q '^EDGE,[0-9]*,,stay,' "$DAEMON_EVENTS" || fail "no EDGE row for stay in the log yet"
+STAY_TS=$(grep '^EDGE,[0-9]*,,stay,' "$DAEMON_EVENTS" | tail -n1 | cut -d, -f2)
+GONE_TS=$(grep '^EDGE,[0-9]*,,gone,' "$DAEMON_EVENTS" | tail -n1 | cut -d, -f2)
+UP_S=$(cut -d. -f1 /proc/uptime)
+echo "stay (realtime) ts $STAY_TS, gone (monotonic) ts $GONE_TS, date $NOW_S, uptime $UP_S"
+check "stay's edge timestamps are CLOCK_REALTIME: $((STAY_TS / 1000000000)) s within 60 s of $NOW_S" \
+  [ $((STAY_TS / 1000000000 - NOW_S)) -le 60 -a $((NOW_S - STAY_TS / 1000000000)) -le 60 ]
+check "gone's edge timestamps are CLOCK_MONOTONIC: $((GONE_TS / 1000000000)) s <= uptime $UP_S" \
+  [ $((GONE_TS / 1000000000)) -le "$UP_S" ]
 
 sim_chip simC bank0:1:late_in
 wait_until 10 "'late' to come up once simC exists" down_is ""
