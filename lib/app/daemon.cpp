@@ -1087,6 +1087,9 @@ std::string Daemon::metrics_text() {
     const std::string l = "device=\"" + line_info_[id].device + "\",line=\"" + line_info_[id].role + "\"";
     line("gpioirq_edges_total", l, static_cast<double>(c.edges.load()));
   }
+  out += "# HELP gpioirq_device_down 1 while a device's chip, line or bus is missing.\n"
+         "# TYPE gpioirq_device_down gauge\n";
+  for_each_stream([&](const StreamBase& s) { line("gpioirq_device_down", "device=\"" + s.name + "\"", s.down ? 1 : 0); });
   out += "# HELP gpioirq_lost_total Edges lost, by reason.\n# TYPE gpioirq_lost_total counter\n";
   for (std::size_t id = 0; id < routes_.size(); ++id) {
     if (!routes_[id].stream) continue;
@@ -1097,7 +1100,8 @@ std::string Daemon::metrics_text() {
   }
   out += "# TYPE gpioirq_encoder_position gauge\n";
   for (const auto& e : encoders_) line("gpioirq_encoder_position", "device=\"" + e->name + "\"", static_cast<double>(e->encoder.position()));
-  out += "# TYPE gpioirq_encoder_position_error_bound gauge\n";
+  out += "# HELP gpioirq_encoder_position_error_bound How far the position may be off after lost edges.\n"
+         "# TYPE gpioirq_encoder_position_error_bound gauge\n";
   for (const auto& e : encoders_)
     line("gpioirq_encoder_position_error_bound", "device=\"" + e->name + "\"",
          static_cast<double>(e->position_error_bound()));

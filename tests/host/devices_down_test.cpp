@@ -63,6 +63,9 @@ TEST_CASE("A chip, line or I2C bus missing at start: the daemon runs the rest an
   REQUIRE(wait_until([&] { return d.ok("status").at("uptime_s").get<double>() > 2.5; }, 10s));
   CHECK(d.ok("status").at("devices_down").size() == 3);
   CHECK_FALSE(d.process().exited());
+  const std::string metrics = d.ok("metrics").at("text").get<std::string>();
+  CHECK(metrics.find("gpioirq_device_down{device=\"knob\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("gpioirq_device_down{device=\"flow\"} 0\n") != std::string::npos);
   // Listing commands still show the down devices with their state.
   CHECK(d.ok("encoders").at("encoders").at(0).at("position") == 0);
 
