@@ -105,33 +105,12 @@ void check_error_reply(const BadLine& bad, const std::optional<std::string>& lin
     CHECK(reply.value("id", Json()) == bad.id);
 }
 
-}  // namespace
-
-TEST_CASE("every kind of malformed request line gets an error reply; the daemon keeps serving",
-          "[host][requests]") {
-  TempDir dir;
-  Daemon d(dir, config());
-  const auto lines = bad_lines();
-
-  Connection c(d.socket());
-  SECTION("one line at a time") {
-    for (const auto& bad : lines) {
-      c.send_raw(bad.line + "\n");
-      check_error_reply(bad, c.read_line(5s));
-      REQUIRE_FALSE(d.process().exited());
-    }
-  }
-  SECTION("all lines pipelined in one write") {
-    std::string all;
-    for (const auto& bad : lines) all += bad.line + "\n";
-    c.send_raw(all);
-    for (const auto& bad : lines) check_error_reply(bad, c.read_line(5s));
-  }
-  // The same connection, a new one and the daemon as a whole are fine.
+// After the bad lines: the same connection, a new one and the daemon as a whole are fine.
+void check_still_serving(Daemon& d, Connection& c, std::size_t bad_lines) {
   CHECK(c.request(make_request("status")).value("ok", false));
   CHECK(d.ok("encoders").at("encoders").size() == 1);
   const Json status = d.ok("status");
-  CHECK(status.at("control").at("error_replies").get<std::uint64_t>() >= lines.size());
+  CHECK(status.at("control").at("error_replies").get<std::size_t>() >= bad_lines);
   CHECK(status.at("pid") == d.process().pid());
   // latency takes `buckets` as PROTOCOL.md says.
   const Json latency = d.ok("latency", {{"buckets", false}});
@@ -139,6 +118,35 @@ TEST_CASE("every kind of malformed request line gets an error reply; the daemon 
   CHECK(d.ok("latency").at("all").contains("buckets"));
   REQUIRE_FALSE(d.process().exited());
   CHECK(d.stop() == 0);
+}
+
+}  // namespace
+
+TEST_CASE("malformed request lines one at a time: an error reply each; the daemon keeps serving",
+          "[host][requests]") {
+  TempDir dir;
+  Daemon d(dir, config());
+  const auto lines = bad_lines();
+  Connection c(d.socket());
+  for (const auto& bad : lines) {
+    c.send_raw(bad.line + "\n");
+    check_error_reply(bad, c.read_line(5s));
+    REQUIRE_FALSE(d.process().exited());
+  }
+  check_still_serving(d, c, lines.size());
+}
+
+TEST_CASE("malformed request lines pipelined in one write: an error reply each, in order",
+          "[host][requests]") {
+  TempDir dir;
+  Daemon d(dir, config());
+  const auto lines = bad_lines();
+  Connection c(d.socket());
+  std::string all;
+  for (const auto& bad : lines) all += bad.line + "\n";
+  c.send_raw(all);
+  for (const auto& bad : lines) check_error_reply(bad, c.read_line(5s));
+  check_still_serving(d, c, lines.size());
 }
 
 TEST_CASE("a request line over 64 KiB is refused on its connection only", "[host][requests]") {
