@@ -80,6 +80,10 @@ nlohmann::json histogram_json(const core::Histogram& h, bool buckets) {
   return j;
 }
 
+nlohmann::json fd_limit_json(const control::FdLimit& limit) {
+  return {{"wanted", limit.wanted}, {"got", limit.got}, {"refused", limit.refused}};
+}
+
 std::span<const std::uint8_t> as_u8(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()};
 }
@@ -116,6 +120,7 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
   control::ServerOptions server;
   server.socket_path = cfg_.daemon.socket_path;
   server.socket_group = cfg_.daemon.socket_group;
+  server.raise_fd_limit = true;  // at start(): 1024 clients need more than a default 1024 fds
   control_ = std::make_unique<control::ControlServer>(*loop_, *this, server);
 }
 
@@ -730,6 +735,9 @@ int Daemon::run(const RunOptions& options) {
   wake_waiter_->start();
   signals_->start();
   control_->start();
+  if (const auto& fds = control_->fd_limit(); !fds.enough())
+    spdlog::warn("open file limit {} (wanted {}: {}); serving at most {} control clients", fds.got,
+                 fds.wanted, fds.refused, control_->client_limit());
   for (auto& b : buttons_) arm_button_timer(*b);
   for (auto& p : polls_) start_poll(*p);
 
@@ -886,7 +894,8 @@ nlohmann::json Daemon::status() const {
            {"events", ls.events},                  {"gaps", ls.gaps},
            {"lost", ls.lost},                      {"write_errors", ls.file.write_errors},
            {"sync_errors", ls.file.sync_errors},   {"healthy", ls.file.healthy},
-           {"buffer_memory", ls.file.buffer_memory}, {"buffer_grows", ls.file.buffer_grows}};
+           {"buffer_memory", ls.file.buffer_memory}, {"buffer_grows", ls.file.buffer_grows},
+           {"cut_bytes", ls.file.cut_bytes}};
   }
   // Every stream whose chip, line or bus is missing, and why (waited for, retried).
   nlohmann::json down = nlohmann::json::array();
@@ -929,7 +938,9 @@ nlohmann::json Daemon::status() const {
           {"lines", lines},
           {"latency", histogram_json(latency_all_, false)},
           {"control", {{"clients", server.clients}, {"monitors", server.monitors}, {"accepted", server.accepted},
-                       {"requests", server.requests}, {"error_replies", server.error_replies}}}};
+                       {"requests", server.requests}, {"error_replies", server.error_replies},
+                       {"client_limit", control_ ? control_->client_limit() : 0},
+                       {"fd_limit", control_ ? fd_limit_json(control_->fd_limit()) : nlohmann::json()}}}};
 }
 
 bool Daemon::has_stream(const std::string& name) const {
@@ -944,9 +955,17 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
   // `names` narrows a command to some streams; a name that is no stream is an error, not
   // an empty answer (and never a reset of everything).
+  // The server has checked the argument types (control::validate_request); this handler
+  // is also called directly, so a wrong type is a clear refusal here too, never a
+  // json::type_error.
   std::vector<std::string> names;
-  if (const auto it = request.find("names"); it != request.end() && it->is_array())
-    for (const auto& n : *it) names.push_back(n.get<std::string>());
+  if (const auto it = request.find("names"); it != request.end()) {
+    if (!it->is_array()) throw control::CommandError("argument 'names' must be an array of strings");
+    for (const auto& n : *it) {
+      if (!n.is_string()) throw control::CommandError("argument 'names' must be an array of strings");
+      names.push_back(n.get<std::string>());
+    }
+  }
   for (const auto& n : names)
     if (!has_stream(n)) throw control::CommandError("unknown stream '" + n + "'");
   auto wanted = [&](const std::string& name) {
@@ -1023,7 +1042,11 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
     return {{"imu", a}};
   }
   if (cmd == "latency") {
-    const bool buckets = request.value("buckets", true);
+    bool buckets = true;
+    if (const auto it = request.find("buckets"); it != request.end()) {
+      if (!it->is_boolean()) throw control::CommandError("argument 'buckets' must be a boolean");
+      buckets = it->get<bool>();
+    }
     nlohmann::json a = nlohmann::json::array();
     auto add = [&](const StreamBase& s) {
       if (!wanted(s.name)) return;

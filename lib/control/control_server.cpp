@@ -1,5 +1,6 @@
 #include "control/control_server.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -17,6 +18,10 @@ constexpr std::size_t kKeepCapacity = 64 * 1024;
 // How long a closing client gets to take its last line before it is cut off.
 constexpr std::chrono::milliseconds kMaxFinalFlush{5'000};
 constexpr std::uint64_t kAcceptRetryNs = 100'000'000;
+
+core::UniqueFd open_spare_fd() noexcept {
+  return core::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
 
 std::uint64_t ns(std::chrono::milliseconds ms) {
   return static_cast<std::uint64_t>(std::chrono::nanoseconds(ms).count());
@@ -102,6 +107,19 @@ ControlServer::~ControlServer() {
 void ControlServer::start() {
   listener_.emplace(ListenSocketOptions{options_.socket_path, options_.socket_group});
   if (!options_.privilege) options_.privilege = default_privilege(listener_->group());
+  spare_fd_ = open_spare_fd();
+  client_limit_ = options_.max_clients;
+  if (options_.raise_fd_limit) {
+    const std::size_t in_use = count_open_fds();
+    fd_limit_ = raise_open_file_limit(in_use + options_.fd_headroom + options_.max_clients);
+    if (!fd_limit_.enough()) {
+      const std::uint64_t kept = in_use + options_.fd_headroom;
+      const std::uint64_t room = fd_limit_.got > kept ? fd_limit_.got - kept : 0;
+      // At least one client, so that `status` can still tell an operator why.
+      client_limit_ =
+          static_cast<std::size_t>(std::clamp<std::uint64_t>(room, 1, options_.max_clients));
+    }
+  }
   accepting_ = true;
   arm_accept();
 }
@@ -114,6 +132,7 @@ void ControlServer::stop() noexcept {
   sweep_timer_.cancel();
   while (!sessions_.empty()) close_now(*sessions_.front(), CloseReason::shutdown);
   listener_.reset();
+  spare_fd_.reset();
 }
 
 void ControlServer::arm_accept() noexcept {
@@ -136,8 +155,15 @@ void ControlServer::on_accept(int res) {
   }
   if (res < 0) {
     if (res != -ECANCELED) ++stats_.accept_errors;
+    if ((res == -EMFILE || res == -ENFILE) && spare_fd_) {
+      // Out of fds: the spare makes room for the waiting client, which is then told
+      // "too many clients" instead of waiting in the backlog for nothing.
+      spare_fd_.reset();
+      arm_accept();
+      return;
+    }
     if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-      // Out of fds: retrying at once would spin; existing clients keep being served.
+      // Retrying at once would spin; existing clients keep being served.
       accept_retry_timer_.start_once(kAcceptRetryNs);
       return;
     }
@@ -146,12 +172,17 @@ void ControlServer::on_accept(int res) {
   }
   core::UniqueFd fd(res);
   ++stats_.accepted;
-  arm_accept();
-  if (sessions_.size() >= options_.max_clients) {
+  // Without its spare the server cannot take one more fd: this client may have the last.
+  if (!spare_fd_) spare_fd_ = open_spare_fd();
+  if (!spare_fd_ || sessions_.size() >= client_limit_) {
     reject(fd.get());
+    fd.reset();
     ++stats_.closed[static_cast<std::size_t>(CloseReason::over_capacity)];
+    if (!spare_fd_) spare_fd_ = open_spare_fd();
+    arm_accept();
     return;
   }
+  arm_accept();
   PeerCredentials peer;
   if (read_peer_credentials(fd.get(), peer) < 0) {
     ++stats_.closed[static_cast<std::size_t>(CloseReason::error)];
@@ -175,8 +206,8 @@ void ControlServer::on_accept(int res) {
 
 void ControlServer::reject(int fd) noexcept {
   // A fresh socket's send buffer is empty, so this short line cannot block or be cut.
-  const std::string line = error_line("too many clients (" + std::to_string(options_.max_clients) +
-                                      "); try again later");
+  const std::string line =
+      error_line("too many clients (" + std::to_string(client_limit_) + "); try again later");
   [[maybe_unused]] const auto n = ::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
@@ -283,17 +314,38 @@ std::string ControlServer::permission_error(std::string_view cmd) const {
   return msg;
 }
 
-void ControlServer::handle_line(Session& s, std::string_view line) {
+void ControlServer::handle_line(Session& s, std::string_view line) noexcept {
+  // No request may end the daemon: whatever a line makes throw (the handler's own bugs,
+  // bad_alloc) is this client's error reply, and the next line is read as usual.
+  try {
+    serve_line(s, line);
+  } catch (const std::exception& e) {
+    ++stats_.error_replies;
+    try {
+      reply(s, error_line(std::string("internal error: ") + e.what()));
+    } catch (...) {
+      close_now(s, CloseReason::error);  // not even an error line could be made
+    }
+  } catch (...) {
+    ++stats_.error_replies;
+    try {
+      reply(s, error_line("internal error"));
+    } catch (...) {
+      close_now(s, CloseReason::error);
+    }
+  }
+}
+
+void ControlServer::serve_line(Session& s, std::string_view line) {
   ++stats_.requests;
   nlohmann::json request;
   const Validation valid = parse_and_validate(line, request);
+  const nlohmann::json* id = request_id(request);
   if (!valid.spec) {
     ++stats_.error_replies;
-    reply(s, error_line(valid.error));
+    reply(s, error_line(valid.error, id));
     return;
   }
-  const auto id_it = request.find("id");
-  const nlohmann::json* id = id_it != request.end() ? &*id_it : nullptr;
   const std::string_view cmd = valid.spec->name;
   if (valid.spec->privileged && !s.peer_.privileged) {
     ++stats_.error_replies;
@@ -320,14 +372,19 @@ void ControlServer::handle_line(Session& s, std::string_view line) {
     ++stats_.error_replies;
     reply(s, error_line(std::string("internal error: ") + e.what(), id));
     return;
+  } catch (...) {
+    ++stats_.error_replies;
+    reply(s, error_line("internal error: an exception of unknown type", id));
+    return;
   }
   if (s.dead_ || s.closing_) return;  // the handler's publish() may have dropped this client
   // The reply is queued before the client joins the monitors: it precedes every event.
   reply(s, line_out);
   if (cmd == "monitor" && !s.dead_ && !s.closing_) {
     s.names_.clear();
+    // validate_request() has checked that `names` is an array of strings.
     if (const auto names = request.find("names"); names != request.end())
-      for (const auto& name : *names) s.names_.push_back(name.get<std::string>());
+      for (const auto& name : *names) s.names_.push_back(name.get_ref<const std::string&>());
     if (!s.monitor_) {
       s.monitor_ = true;
       monitors_.push_back(&s);

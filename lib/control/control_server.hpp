@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/command_handler.hpp"
+#include "control/fd_limit.hpp"
 #include "control/listen_socket.hpp"
 #include "control/peer_credentials.hpp"
 #include "control/protocol.hpp"
@@ -47,6 +48,13 @@ struct ServerOptions {
   std::size_t send_queue_bytes = 256 * 1024;
   // Who counts as privileged; empty: default_privilege(group of socket_group).
   PrivilegePredicate privilege;
+  // At start(), raise the process's soft RLIMIT_NOFILE to what max_clients needs on top
+  // of the fds open then (fd_limit.hpp). When it cannot, fewer clients are served (see
+  // client_limit()). Off for servers that share a process they should not change.
+  bool raise_fd_limit = false;
+  // Fds kept free for the daemon's own later needs (a reload's new lines and files, a
+  // log being reopened) when the client limit has to be cut to fit the fd limit.
+  std::size_t fd_headroom = 32;
 };
 
 class ControlServer {
@@ -77,6 +85,10 @@ class ControlServer {
   void publish_line(std::string_view name, std::string_view line);
 
   ServerStats stats() const noexcept;
+  // Clients served at once: max_clients, or fewer when the fd limit could not be raised
+  // far enough (then fd_limit() says what was wanted and what was got).
+  std::size_t client_limit() const noexcept { return client_limit_; }
+  const FdLimit& fd_limit() const noexcept { return fd_limit_; }
   const std::string& socket_path() const noexcept { return options_.socket_path; }
   const ServerOptions& options() const noexcept { return options_; }
 
@@ -113,7 +125,8 @@ class ControlServer {
   void on_recv(Session& s, int res);
   void on_send(Session& s, int res);
   void process_lines(Session& s);
-  void handle_line(Session& s, std::string_view line);
+  void handle_line(Session& s, std::string_view line) noexcept;
+  void serve_line(Session& s, std::string_view line);
   void reply(Session& s, const std::string& line);
   void flush(Session& s);
   void maybe_resume(Session& s);
@@ -136,6 +149,11 @@ class ControlServer {
   std::vector<Session*> monitors_;
   std::vector<std::unique_ptr<Session>> zombies_;  // closed, destroyed at guard exit
   std::string event_scratch_;                      // publish()'s line, reused
+  // Held so that a client can still be accepted and told "too many clients" when the
+  // process has run out of fds: given up for that accept, then opened again.
+  core::UniqueFd spare_fd_;
+  std::size_t client_limit_ = 0;
+  FdLimit fd_limit_;
   ServerStats stats_;
   int depth_ = 0;
   bool accepting_ = false;

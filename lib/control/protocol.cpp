@@ -6,6 +6,8 @@ namespace gpioirq::control {
 namespace {
 
 constexpr std::array<ArgSpec, 1> kNamesArg{{{"names", ArgType::string_array}}};
+constexpr std::array<ArgSpec, 2> kLatencyArgs{
+    {{"names", ArgType::string_array}, {"buckets", ArgType::boolean}}};
 constexpr std::span<const ArgSpec> kNoArgs{};
 
 constexpr std::array<CommandSpec, 10> kCommands{{
@@ -14,7 +16,7 @@ constexpr std::array<CommandSpec, 10> kCommands{{
     {"buttons", false, kNamesArg, "button states and event counts"},
     {"counters", false, kNamesArg, "pulse counters: totals and frequencies"},
     {"imu", false, kNamesArg, "IMU rate, frames, overruns, I2C errors, current file"},
-    {"latency", false, kNamesArg, "edge-to-dispatch latency histograms per stream"},
+    {"latency", false, kLatencyArgs, "edge-to-dispatch latency histograms per stream"},
     {"monitor", false, kNamesArg, "live stream of edges and decoded events"},
     {"reset", true, kNamesArg, "reset counters (all, or the named streams)"},
     {"reload", true, kNoArgs, "re-read the configuration file"},
@@ -71,6 +73,20 @@ std::string brief(const nlohmann::json& value) {
   }
   return text;
 }
+
+// nlohmann's message without its "[json.exception.parse_error.101] " tag (the rest says
+// where and why), cut short: it may quote a 64 KiB token.
+std::string library_message(std::string_view what) {
+  if (const auto close = what.find("] "); what.starts_with("[json.exception") && close != what.npos)
+    what.remove_prefix(close + 2);
+  constexpr std::size_t kMaxMessage = 200;
+  std::string text(what.substr(0, kMaxMessage));
+  if (what.size() > kMaxMessage) text += "...";
+  return text;
+}
+
+// Thrown by the parse callback to stop at kMaxNesting levels.
+struct TooDeep {};
 
 std::string finish(nlohmann::json reply) {
   std::string line = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -157,19 +173,41 @@ Validation validate_request(const nlohmann::json& request) {
 }
 
 Validation parse_and_validate(std::string_view line, nlohmann::json& out) {
+  Validation result;
+  out = nullptr;
+  // The callback sees each value's depth as it is read; it keeps every value.
+  const auto limit_depth = [](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if (depth >= kMaxNesting && (event == nlohmann::json::parse_event_t::object_start ||
+                                 event == nlohmann::json::parse_event_t::array_start))
+      throw TooDeep{};
+    return true;
+  };
   try {
-    out = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    Validation result;
-    // Drop nlohmann's "[json.exception.parse_error.101] " tag; the rest says where and why.
-    std::string_view what = e.what();
-    if (const auto close = what.find("] ");
-        what.starts_with("[json.exception") && close != what.npos)
-      what.remove_prefix(close + 2);
-    result.error = "malformed JSON: " + std::string(what);
+    out = nlohmann::json::parse(line, limit_depth);
+  } catch (const TooDeep&) {
+    out = nullptr;
+    result.error =
+        "malformed JSON: nested deeper than " + std::to_string(kMaxNesting) + " arrays or objects";
+    return result;
+  } catch (const nlohmann::json::out_of_range& e) {
+    // 406: a number that fits neither a 64-bit integer nor a double (1e999).
+    out = nullptr;
+    result.error = "malformed JSON: " + library_message(e.what()) +
+                   " (numbers must fit a 64-bit integer or a double)";
+    return result;
+  } catch (const nlohmann::json::exception& e) {
+    out = nullptr;
+    result.error = "malformed JSON: " + library_message(e.what());
     return result;
   }
   return validate_request(out);
+}
+
+const nlohmann::json* request_id(const nlohmann::json& request) noexcept {
+  if (!request.is_object()) return nullptr;
+  const auto id = request.find("id");
+  if (id == request.end() || !(id->is_string() || id->is_number_integer())) return nullptr;
+  return &*id;
 }
 
 std::string error_line(std::string_view message, const nlohmann::json* id) {

@@ -19,6 +19,10 @@ inline constexpr int kProtocolVersion = 1;
 // reply and the connection is closed, since the rest of the line cannot be trusted.
 inline constexpr std::size_t kMaxLineBytes = 64 * 1024;
 inline constexpr std::string_view kDefaultSocketPath = "/run/gpioirqd/control.sock";
+// Arrays and objects inside each other in one request: a request needs 2 (an object
+// holding `names`). Deeper lines are refused while parsing, so that nothing later
+// (an error message quoting the value, a recursive dump) walks 32 000 levels.
+inline constexpr int kMaxNesting = 16;
 
 enum class ArgType { string_array, string, boolean, unsigned_integer };
 
@@ -49,9 +53,15 @@ struct Validation {
 };
 Validation validate_request(const nlohmann::json& request);
 
-// Parses one request line; a parse failure becomes Validation::error ("malformed JSON: ...").
-// On success *out holds the parsed object.
+// Parses one request line; any parse failure (bad syntax, invalid UTF-8, a number out of
+// range, nesting deeper than kMaxNesting) becomes Validation::error ("malformed JSON:
+// ..."), never an exception. Whatever was parsed stays in `out` (null when the line is
+// not JSON), so that request_id() can find an id even in a refused request.
 Validation parse_and_validate(std::string_view line, nlohmann::json& out);
+
+// The request's "id" when it has a usable one (a string or an integer), else nullptr:
+// replies, error replies included, repeat it.
+const nlohmann::json* request_id(const nlohmann::json& request) noexcept;
 
 // Reply lines, each ending in '\n'. `id` (when the request had one) is echoed so that a
 // client pipelining several requests can match the replies.

@@ -347,14 +347,16 @@ std::string sim_chip_section(int num_lines) {
   return "[[chip]]\nname = \"sim0\"\nbackend = \"sim\"\nsim_num_lines = " + std::to_string(num_lines) + "\n";
 }
 
-Daemon::Daemon(const TempDir& dir, std::string_view config_text, std::vector<std::string> extra_args)
+Daemon::Daemon(const TempDir& dir, std::string_view config_text, std::vector<std::string> extra_args,
+               std::vector<std::string> launcher)
     : dir_(dir.path()),
       config_path_(dir.file("gpioirqd.toml")),
       socket_(dir.file("ctl.sock")),
       out_path_(dir.file("gpioirqd.out")),
       err_path_(dir.file("gpioirqd.err")) {
   write_config(config_text);
-  std::vector<std::string> argv{gpioirqd_path(), "-c", config_path_};
+  std::vector<std::string> argv = std::move(launcher);
+  argv.insert(argv.end(), {gpioirqd_path(), "-c", config_path_});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(argv, out_path_, err_path_);
   bool answered = false;

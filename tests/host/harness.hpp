@@ -104,8 +104,9 @@ class Daemon {
  public:
   // Writes `config_text` to DIR/gpioirqd.toml, starts the daemon and waits until it
   // answers `status` (fails the test with its stderr if it does not within 10 s).
+  // `launcher` goes before the daemon's path (e.g. {"prlimit", "--nofile=64:4096", "--"}).
   Daemon(const TempDir& dir, std::string_view config_text,
-         std::vector<std::string> extra_args = {});
+         std::vector<std::string> extra_args = {}, std::vector<std::string> launcher = {});
   ~Daemon();
 
   const std::string& config_path() const { return config_path_; }

@@ -144,6 +144,13 @@ status=$(inside gpioirqctl --json status) || fail "gpioirqctl status failed insi
 daemon_pid=$(json_field pid <<<"$status")
 [[ $daemon_pid == "$main_pid" ]] || fail "the daemon says pid $daemon_pid, systemd's MainPID is $main_pid"
 echo "started at boot (PID $boot_pid), restarted: MainPID $main_pid, the daemon's status agrees"
+# LimitNOFILE=: under the unit the documented 1024 clients fit in the daemon's fd limit.
+fds=$(python3 -c 'import json, sys; c = json.load(sys.stdin)["control"]
+print(c["client_limit"], c["fd_limit"]["wanted"], c["fd_limit"]["got"])' <<<"$status")
+read -r client_limit fds_wanted fds_got <<<"$fds"
+[[ $client_limit == 1024 && $fds_got -ge $fds_wanted ]] ||
+  fail "under the unit: client_limit $client_limit, fd limit $fds_got (wanted $fds_wanted)"
+echo "fd limit under the unit: $fds_got (wanted $fds_wanted), 1024 clients"
 
 # The watchdog (WatchdogSec=10s): pinged every 5 s.
 [[ $(show WatchdogUSec) == 10s ]] || fail "WatchdogUSec is $(show WatchdogUSec), the unit says 10s"

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 namespace gpioirq::control::test {
@@ -14,8 +15,12 @@ nlohmann::json FakeHandler::handle(std::string_view cmd, const nlohmann::json& r
   calls.emplace_back(cmd);
   last_peer = peer;
   if (const auto names = request.find("names"); names != request.end())
-    for (const auto& name : *names)
+    for (const auto& name : *names) {
       if (name == "nosuch") throw CommandError("unknown stream 'nosuch'");
+      // A handler with a bug: what it throws must not leave the server's loop.
+      if (name == "throw-std") throw std::out_of_range("vector index 9 out of range");
+      if (name == "throw-other") throw 42;
+    }
   if (cmd == "status")
     return {{"version", "test"},
             {"uptime_s", 1.5},

@@ -2,8 +2,10 @@
 // (64 KiB lines, idle clients, 1000 clients at once, slow and vanishing monitor clients),
 // privilege, and the socket file itself.
 
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -129,6 +132,67 @@ TEST_CASE("unknown commands and malformed requests are refused", "[control][serv
   CHECK(stats.error_replies == 7);
 }
 
+TEST_CASE("malformed lines of every kind get an error reply and the connection stays usable",
+          "[control][server]") {
+  ServerFixture fx;
+  TestClient client(fx.socket_path());
+  const std::vector<std::pair<std::string, std::string>> lines = {
+      {R"({"v":1,"cmd":"status","names":[1e999]})", "malformed JSON: number overflow"},
+      {R"({"v":1,"cmd":"status","id":7,"x":-1e400})", "malformed JSON: number overflow"},
+      {std::string(5000, '[') + std::string(5000, ']'), "malformed JSON: nested deeper"},
+      {"{\"v\":1,\"cmd\":\"st\xc3\x28\"}", "malformed JSON: "},
+      {std::string("{\"v\":1,\0\"cmd\":\"status\"}", 23), "malformed JSON: "},
+      {R"({"v":1,"cmd":"monitor","names":[{"a":1}]})",
+       "argument 'names' of 'monitor' must be an array of strings"},
+      {R"({"v":1,"cmd":"status","id":{"a":1}})", "\"id\" must be a string or an integer"},
+  };
+  for (const auto& [line, error] : lines) {
+    INFO(line.substr(0, 60));
+    CHECK_THAT(error_of(client.ask(line + "\n")), StartsWith(error));
+  }
+  CHECK(client.ask(request_line("status")).at("ok") == true);
+  CHECK(fx.call([&] { return fx.handler().calls.size(); }) == 1);
+}
+
+TEST_CASE("a refused request still gets its id back", "[control][server]") {
+  ServerFixture fx;
+  TestClient client(fx.socket_path());
+  const auto unknown = client.ask(R"({"v":1,"cmd":"nope","id":"a1"})"
+                                  "\n");
+  CHECK(unknown.at("id") == "a1");
+  CHECK_THAT(error_of(unknown), StartsWith("unknown command"));
+  const auto bad_arg = client.ask(R"({"v":1,"cmd":"status","id":5,"names":"knob"})"
+                                  "\n");
+  CHECK(bad_arg.at("id") == 5);
+  const auto bad_version = client.ask(R"({"v":3,"cmd":"status","id":6})"
+                                      "\n");
+  CHECK(bad_version.at("id") == 6);
+  // Not parsed at all: there is no id to give back.
+  const auto overflow = client.ask(R"({"v":1,"cmd":"status","id":8,"names":[1e999]})"
+                                   "\n");
+  CHECK_FALSE(overflow.contains("id"));
+}
+
+TEST_CASE("a handler that throws anything gives an error reply, not the end of the loop",
+          "[control][server]") {
+  ServerFixture fx;
+  TestClient client(fx.socket_path());
+  const auto std_error = client.ask(R"({"v":1,"cmd":"status","id":1,"names":["throw-std"]})"
+                                    "\n");
+  CHECK(std_error.at("id") == 1);
+  CHECK(error_of(std_error) == "internal error: vector index 9 out of range");
+  const auto other = client.ask(R"({"v":1,"cmd":"monitor","id":2,"names":["throw-other"]})"
+                                "\n");
+  CHECK(other.at("id") == 2);
+  CHECK(error_of(other) == "internal error: an exception of unknown type");
+  CHECK(client.ask(request_line("imu")).at("handled") == "imu");
+  TestClient fresh(fx.socket_path());
+  CHECK(fresh.ask(request_line("status")).at("ok") == true);
+  const auto stats = fx.stats();
+  CHECK(stats.error_replies == 2);
+  CHECK(stats.monitors == 0);  // the failed monitor request did not subscribe
+}
+
 TEST_CASE("wrong argument types are refused before the handler", "[control][server]") {
   ServerFixture fx;
   TestClient client(fx.socket_path());
@@ -146,7 +210,7 @@ TEST_CASE("wrong argument types are refused before the handler", "[control][serv
         "unknown argument \"names\" for 'reload' (it takes no arguments)");
   CHECK(error_of(client.ask(R"({"v":1,"cmd":"latency","stream":"knob"})"
                             "\n")) ==
-        "unknown argument \"stream\" for 'latency' (accepted: names)");
+        "unknown argument \"stream\" for 'latency' (accepted: names, buckets)");
   CHECK(error_of(client.ask(R"({"v":1,"cmd":"status","id":[1]})"
                             "\n")) == "\"id\" must be a string or an integer");
   // A long bad value is quoted cut short, not echoed whole.
@@ -268,6 +332,64 @@ TEST_CASE("clients beyond max_clients are told so and closed; the rest are serve
   CHECK(fx.wait_stats([](const ServerStats& s) { return s.clients == 3; }));
   TestClient again(fx.socket_path());
   CHECK(again.ask(request_line("status")).at("ok") == true);
+}
+
+namespace {
+
+// Sets the soft RLIMIT_NOFILE for one test and puts the old one back.
+class SoftFdLimit {
+ public:
+  explicit SoftFdLimit(rlim_t soft) {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    rlimit lim = saved_;
+    lim.rlim_cur = soft;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &lim) == 0);
+  }
+  ~SoftFdLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  SoftFdLimit(const SoftFdLimit&) = delete;
+  SoftFdLimit& operator=(const SoftFdLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+};
+
+}  // namespace
+
+TEST_CASE("out of fds, the next client is told 'too many clients' instead of waiting",
+          "[control][server]") {
+  // The server and this test share one fd table: the limit is set before the server
+  // starts (io_uring takes it when an accept is submitted), then every free fd is taken.
+  SoftFdLimit limit(open_fd_count() + 64);
+  ServerOptions options;
+  options.max_clients = 100;
+  ServerFixture fx(options);
+  TestClient first(fx.socket_path());
+  CHECK(first.ask(request_line("status")).at("ok") == true);
+  std::vector<gpioirq::core::UniqueFd> filler;
+  for (;;) {
+    const int fd = ::fcntl(first.fd(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      REQUIRE(errno == EMFILE);
+      break;
+    }
+    filler.emplace_back(fd);
+    REQUIRE(filler.size() < 200);
+  }
+  filler.pop_back();  // room for the next client's own socket, and no more
+  TestClient late(fx.socket_path());
+  CHECK(error_of(late.read_json()) == "too many clients (100); try again later");
+  CHECK_FALSE(late.read_line().has_value());
+  CHECK(first.ask(request_line("imu")).at("handled") == "imu");
+  auto stats = fx.stats();
+  CHECK(stats.closed_by(CloseReason::over_capacity) == 1);
+  CHECK(stats.accept_errors <= 2);  // one EMFILE per refused client, no retry loop
+  // Fds back: new clients are served again.
+  filler.clear();
+  late.close();
+  TestClient again(fx.socket_path());
+  CHECK(again.ask(request_line("status")).at("ok") == true);
+  stats = fx.stats();
+  CHECK(stats.clients == 2);
 }
 
 TEST_CASE("a slow monitor client is dropped while a fast one keeps receiving",
