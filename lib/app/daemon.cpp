@@ -874,7 +874,8 @@ nlohmann::json Daemon::status() const {
                      {"offset", info.offset},
                      {"edges", c.edges.load()},
                      {"kernel_lost", c.kernel_lost.load()},
-                     {"ring_dropped", c.ring_dropped.load()}});
+                     {"ring_dropped", c.ring_dropped.load()},
+                     {"last_ts_ns", c.last_timestamp_ns.load()}});
   }
   nlohmann::json rt = {{"priority", granted_.priority},
                        {"cpu", granted_.cpu},

@@ -5,7 +5,8 @@
 # RATE Hz. Then: the daemon's set-up writes are in the stub's registers; status/imu show
 # FRAMES edges and frames, no overruns, no I2C errors; each IMU file decodes
 # (gpioirqctl decode, exit 0) to exactly FRAMES frames, all with exactly the register values,
-# counters 0..FRAMES-1, extended timestamps non-decreasing and inside the run; no GAP rows.
+# counters 0..FRAMES-1, extended timestamps non-decreasing and inside the run, the last one
+# equal to the kernel timestamp of the last data-ready edge (status lines last_ts_ns); no GAP rows.
 # Env: FRAMES (default 1000), RATE (data-ready edges/s, default 1000).
 . /scenarios/lib.sh
 need_bin gpioirqd gpioirqctl json_get edge_train i2c_regs
@@ -89,6 +90,8 @@ for m in imu0 imu1; do
     [ "$(jget /tmp/imu.json "imu[name=$m].overruns")" = 0 -a "$(jget /tmp/imu.json "imu[name=$m].i2c_errors")" = 0 -a \
       "$(jget /tmp/imu.json "imu[name=$m].degraded")" = false ]
 done
+# The kernel timestamp of each IMU's last data-ready edge, to compare with its last frame.
+last_edge0=$(jget /tmp/status.json 'lines[device=imu0].last_ts_ns')
 file0=$(jget /tmp/imu.json 'imu[name=imu0].file')
 file1=$(jget /tmp/imu.json 'imu[name=imu1].file')
 
@@ -127,6 +130,9 @@ decode_check() {
 }
 decode_check imu0 "$file0" "$VALUES0" "counter,ts_ns,ax,ay,az,temp,gx,gy,gz"
 check "imu0 extended frames carry timestamps" [ "$(echo "$summary" | kv ts)" = "$FRAMES" ]
+last_frame_ts=$(grep -v '^#' /tmp/imu0.csv | tail -n1 | cut -d, -f2)
+check "imu0: the last frame's timestamp $last_frame_ts is its data-ready edge's kernel timestamp $last_edge0" \
+  [ -n "$last_edge0" -a "$last_frame_ts" = "$last_edge0" ]
 decode_check imu1 "$file1" "$VALUES1" "counter,ts_ns,ax,ay,az"
 check "imu0 header in the decode" grep -q "trigger=data_ready accel_range_g=4 gyro_range_dps=500 dlpf=1 i2c_address=0x68" /tmp/imu0.csv
 check "imu1 header in the decode (seed, filter off, 0x69)" grep -q "layout=seed" /tmp/imu1.csv
