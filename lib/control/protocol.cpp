@@ -8,7 +8,7 @@ namespace {
 constexpr std::array<ArgSpec, 1> kNamesArg{{{"names", ArgType::string_array}}};
 constexpr std::span<const ArgSpec> kNoArgs{};
 
-constexpr std::array<CommandSpec, 10> kCommands{{
+constexpr std::array<CommandSpec, 11> kCommands{{
     {"status", false, kNamesArg, "daemon, RT thread, per-line counts and losses, rings"},
     {"encoders", false, kNamesArg, "encoder positions, velocities, losses"},
     {"buttons", false, kNamesArg, "button states and event counts"},
@@ -18,6 +18,7 @@ constexpr std::array<CommandSpec, 10> kCommands{{
     {"monitor", false, kNamesArg, "live stream of edges and decoded events"},
     {"reset", true, kNamesArg, "reset counters (all, or the named streams)"},
     {"reload", true, kNoArgs, "re-read the configuration file"},
+    {"reopen", true, kNoArgs, "open log files anew that were moved or deleted (after logrotate)"},
     {"metrics", false, kNoArgs, "Prometheus text exposition"},
 }};
 

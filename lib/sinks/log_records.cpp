@@ -33,6 +33,7 @@ std::string_view to_string(MarkerType t) noexcept {
     case MarkerType::start: return "START";
     case MarkerType::stop: return "STOP";
     case MarkerType::reload: return "RELOAD";
+    case MarkerType::reopen: return "REOPEN";
   }
   return "MARKER";
 }

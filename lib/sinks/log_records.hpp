@@ -89,7 +89,8 @@ struct TimeEntry {
   std::int64_t realtime_ns = 0;  // ns since the Unix epoch
 };
 
-enum class MarkerType : std::uint8_t { start, stop, reload };
+// reopen: a log file was opened anew (rotated from outside, or found moved or deleted).
+enum class MarkerType : std::uint8_t { start, stop, reload, reopen };
 
 struct MarkerEntry {
   MarkerType type = MarkerType::start;
@@ -102,7 +103,7 @@ struct MarkerEntry {
 std::string_view to_string(EdgeDirection e) noexcept;
 std::string_view to_string(GapReason r) noexcept;
 std::string_view to_string(GapUnit u) noexcept;
-std::string_view to_string(MarkerType t) noexcept;  // "START", "STOP", "RELOAD"
+std::string_view to_string(MarkerType t) noexcept;  // "START", "STOP", "RELOAD", "REOPEN"
 
 // Reads CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_MONOTONIC and pairs the realtime reading
 // with the midpoint of the two monotonic ones.
