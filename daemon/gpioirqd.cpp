@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
     gpioirq::app::RunOptions options;
     options.run_seconds = run_seconds;
     return daemon.run(options);
+  } catch (const gpioirq::config::ConfigError& e) {
+    // Found at start and not in the file's syntax (an unsafe log_dir, a link at a log
+    // name): restarting will not fix it either.
+    spdlog::critical("{}", e.what());
+    return gpioirq::config::config_error_exit_code;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return EXIT_FAILURE;

@@ -16,6 +16,7 @@
 
 #include "config/loader.hpp"
 #include "config/config_diff.hpp"
+#include "config/config_error.hpp"
 #include "control/control_server.hpp"
 #include "gpio/gpiod_source.hpp"
 #include "gpio/sim_source.hpp"
@@ -25,6 +26,7 @@
 #include "loop/timer.hpp"
 #include "sinks/event_log.hpp"
 #include "sinks/frame_log.hpp"
+#include "sinks/log_dir.hpp"
 
 namespace gpioirq::app {
 namespace {
@@ -84,6 +86,26 @@ nlohmann::json fd_limit_json(const control::FdLimit& limit) {
   return {{"wanted", limit.wanted}, {"got", limit.got}, {"refused", limit.refused}};
 }
 
+// A log file that cannot be opened. A link or a non-regular file at a log name is refused
+// as a configuration error (exit 78): restarting will not remove it, the user must.
+[[noreturn]] void throw_open_error(const std::string& what, const std::string& path, int err) {
+  const std::string message = "opening " + what + " " + path + ": " + sinks::open_error_text(err);
+  if (err == -ELOOP || err == -EMLINK || err == -EINVAL) throw config::ConfigError(message);
+  throw std::runtime_error(message);
+}
+
+nlohmann::json file_json(const std::string& path, const sinks::AppendFileStatus& f) {
+  return {{"path", path},
+          {"bytes", f.file_bytes},
+          {"healthy", f.healthy},
+          {"open", f.open},
+          {"reopens", f.reopens},
+          {"truncations", f.truncations},
+          {"cut_bytes", f.cut_bytes},
+          {"write_errors", f.write_errors},
+          {"last_error", f.last_error}};
+}
+
 std::span<const std::uint8_t> as_u8(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()};
 }
@@ -94,9 +116,15 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
   started_mono_ns_ = clock_ns(CLOCK_MONOTONIC);
   loop_ = std::make_unique<loop::EventLoop>(512);
   // Signals first, so that every thread made later inherits the blocked mask.
-  signals_ = std::make_unique<loop::SignalSet>(*loop_, std::initializer_list<int>{SIGTERM, SIGINT, SIGHUP},
+  signals_ = std::make_unique<loop::SignalSet>(*loop_, std::initializer_list<int>{SIGTERM, SIGINT, SIGHUP, SIGUSR1},
                                                [this](int signo) {
-                                                 if (signo == SIGHUP) {
+                                                 if (signo == SIGUSR1) {
+                                                   try {
+                                                     reopen_logs("SIGUSR1", false);
+                                                   } catch (const std::exception& e) {
+                                                     spdlog::error("reopen: {}", e.what());
+                                                   }
+                                                 } else if (signo == SIGHUP) {
                                                    try {
                                                      reload();
                                                    } catch (const std::exception&) {
@@ -107,11 +135,11 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
                                                    loop_->stop();
                                                  }
                                                });
-  std::filesystem::create_directories(cfg_.daemon.log_dir);
+  if (const std::string problem = sinks::prepare_log_dir(cfg_.daemon.log_dir); !problem.empty())
+    throw config::ConfigError(problem);
   event_log_ = std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));
   if (const int err = event_log_->open(); err < 0)
-    throw std::system_error(-err, std::system_category(),
-                            "opening the event log " + event_log_->options().path);
+    throw_open_error("the event log", event_log_->options().path, err);
   ingest_ = std::make_unique<gpio::IngestThread>(
       cfg_.daemon.ring_capacity, gpio::RtRequest{cfg_.daemon.rt_priority, cfg_.daemon.cpu, cfg_.daemon.mlock});
   drain_buffer_.resize(256);
@@ -228,7 +256,7 @@ void Daemon::build_streams(const config::Config& cfg) {
     m->name = c.name;
     auto log = std::make_unique<sinks::FrameLog>(*loop_, sinks::frame_log_options(cfg_.daemon, c));
     if (const int err = log->open(); err < 0)
-      throw std::system_error(-err, std::system_category(), "opening the IMU file " + log->options().path);
+      throw_open_error("the IMU file", log->options().path, err);
     m->file = log->options().path;
     frame_logs_.push_back(std::move(log));
     try {
@@ -746,6 +774,13 @@ int Daemon::run(const RunOptions& options) {
   flush_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
     drain_imus(true);  // the event log keeps its own sync interval
     log_counters();
+    // A log file moved or deleted from outside (without a reopen request) would otherwise
+    // take every later record with it: two stats per file per tick find it.
+    try {
+      reopen_logs("found moved or deleted", true);
+    } catch (const std::exception& e) {
+      spdlog::error("reopen: {}", e.what());
+    }
   });
   flush_timer_->start_periodic(std::uint64_t{cfg_.daemon.flush_interval_ms} * kMs);
   device_timer_ = std::make_unique<loop::Timer>(*loop_, [this] { retry_down_streams(); });
@@ -782,6 +817,63 @@ void Daemon::shutdown() {
   control_->stop();
   event_log_->close();  // flushes and fdatasyncs
   for (auto& f : frame_logs_) f->close();
+}
+
+nlohmann::json Daemon::reopen_logs(const std::string& reason, bool only_lost) {
+  nlohmann::json reopened = nlohmann::json::array(), unchanged = nlohmann::json::array(),
+                 failed = nlohmann::json::array();
+  // A file renamed away is usually about to get its rotating tool's reopen request
+  // (logrotate's postrotate, after its `create`); the check leaves that a moment, while
+  // the records keep going to the renamed file. A deleted file is reopened at once.
+  constexpr std::uint64_t kMovedGraceNs = 1'000'000'000;
+  using PathCheck = sinks::AppendFile::PathCheck;
+  auto reopen = [&](const std::string& path, auto&& path_check, auto&& do_reopen) {
+    if (only_lost) {
+      const PathCheck state = path_check();
+      if (state == PathCheck::same) {
+        moved_seen_ns_.erase(path);
+        return;
+      }
+      if (state == PathCheck::moved) {
+        const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
+        const auto seen = moved_seen_ns_.try_emplace(path, now).first;
+        if (now - seen->second < kMovedGraceNs) return;
+      }
+      ++log_files_found_moved_;
+      spdlog::warn("log file {} was moved or deleted; opening it anew", path);
+    }
+    moved_seen_ns_.erase(path);
+    const int r = do_reopen();
+    if (r == 1) {
+      reopened.push_back(path);
+      spdlog::info("reopened {} ({})", path, reason);
+    } else if (r == 0) {
+      unchanged.push_back(path);
+    } else {
+      failed.push_back({{"path", path}, {"error", sinks::open_error_text(r)}});
+      spdlog::error("reopening {} ({}): {}; its records wait in memory (up to the buffer limit)",
+                    path, reason, sinks::open_error_text(r));
+    }
+  };
+  // The event log first, so that the IMU files' REOPEN markers go to the new one.
+  const std::string& event_path = event_log_->options().path;
+  reopen(
+      event_path, [&] { return event_log_->path_check(); },
+      [&] { return event_log_->reopen("reopened " + event_path + " (" + reason + ")"); });
+  for (auto& log : frame_logs_) {
+    const std::string& path = log->options().path;
+    reopen(
+        path, [&] { return log->path_check(); },
+        [&] {
+          const int r = log->reopen();
+          if (r == 1)
+            event_log_->marker(sinks::MarkerType::reopen, "reopened " + path + " (" + reason + ")");
+          return r;
+        });
+  }
+  return {{"reopened", std::move(reopened)},
+          {"unchanged", std::move(unchanged)},
+          {"failed", std::move(failed)}};
 }
 
 void Daemon::remove_stream(StreamBase& s) {
@@ -896,8 +988,13 @@ nlohmann::json Daemon::status() const {
            {"lost", ls.lost},                      {"write_errors", ls.file.write_errors},
            {"sync_errors", ls.file.sync_errors},   {"healthy", ls.file.healthy},
            {"buffer_memory", ls.file.buffer_memory}, {"buffer_grows", ls.file.buffer_grows},
+           {"reopens", ls.file.reopens},           {"truncations", ls.file.truncations},
            {"cut_bytes", ls.file.cut_bytes}};
   }
+  // Every log file: the event log, then each IMU's.
+  nlohmann::json files = nlohmann::json::array();
+  if (event_log_) files.push_back(file_json(event_log_->options().path, event_log_->status().file));
+  for (const auto& f : frame_logs_) files.push_back(file_json(f->options().path, f->status().file));
   // Every stream whose chip, line or bus is missing, and why (waited for, retried).
   nlohmann::json down = nlohmann::json::array();
   std::uint64_t outages = 0;
@@ -924,6 +1021,8 @@ nlohmann::json Daemon::status() const {
           {"log_dir", cfg_.daemon.log_dir},
           {"event_log", event_log_ ? event_log_->options().path : std::string()},
           {"log", log},
+          {"files", files},
+          {"files_found_moved", log_files_found_moved_},
           {"socket", cfg_.daemon.socket_path},
           {"rt", rt},
           {"loop", loop_stats},
@@ -1083,6 +1182,7 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
     }
     return {{"reset", true}};
   }
+  if (cmd == "reopen") return reopen_logs("gpioirqctl reopen", false);
   if (cmd == "reload") {
     try {
       reload();

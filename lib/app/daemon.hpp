@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -103,6 +104,11 @@ class Daemon final : public control::CommandHandler {
   void on_button_timer(ButtonStream& b);
   void start_poll(PollStream& p);
   void reload();
+  // Opens every log file anew whose path no longer names it (moved by logrotate, deleted)
+  // or that failed to open; REOPEN markers in the event log. `only_lost`: the periodic
+  // check (a deleted file at once, a moved one after kMovedGraceNs; warns in the journal
+  // and counts it as found moved). Returns the reply of `reopen`.
+  nlohmann::json reopen_logs(const std::string& reason, bool only_lost);
   void shutdown();
   std::string reload_from_file(std::string& error);
 
@@ -131,6 +137,8 @@ class Daemon final : public control::CommandHandler {
   std::uint64_t records_dispatched_ = 0;
   std::uint64_t reloads_ = 0, reload_failures_ = 0;
   std::string last_reload_error_;
+  std::uint64_t log_files_found_moved_ = 0;  // log files found moved or deleted by the periodic check
+  std::map<std::string, std::uint64_t> moved_seen_ns_;  // log path -> when first found moved
   gpio::RtGranted granted_;
   bool io_workers_off_rt_cpu_ = false;
   int loop_priority_ = 0;  // SCHED_FIFO priority the loop thread got; 0: as started

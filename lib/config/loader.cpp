@@ -216,6 +216,13 @@ class Loader {
       if (!valid_name(name))
         r.fail("name", "expected a name of 1 to " + std::to_string(max_name) +
                            " letters, digits, '_', '-' or '.', found " + double_quoted(name));
+      // A name becomes a file name in log_dir (an IMU's NAME.imu): no hidden files, no
+      // "." or "..", nothing that reads as a path step.
+      if (name.front() == '.' || name.find("..") != std::string::npos)
+        r.fail("name",
+               "expected a name that neither begins with '.' nor holds '..' (names become file "
+               "names in log_dir), found " +
+                   double_quoted(name));
       r.set_subject(kind + " " + single_quoted(name));
     }
     r.reject_unknown_keys(keys);

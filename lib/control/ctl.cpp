@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "control/client.hpp"
+#include "control/protocol.hpp"
 #include "control/render.hpp"
 
 namespace gpioirq::control {
@@ -37,7 +38,8 @@ int report_daemon_error(const nlohmann::json& reply, std::ostream& err) {
 
 int run_simple(ControlClient& client, const CtlOptions& options, std::ostream& out,
                std::ostream& err) {
-  const bool takes_names = options.command != "reload" && options.command != "metrics";
+  const CommandSpec* spec = find_command(options.command);
+  const bool takes_names = spec != nullptr && !spec->args.empty();
   std::string raw;
   const nlohmann::json reply = client.request(
       options.command, takes_names ? names_args(options) : nlohmann::json::object(), &raw);

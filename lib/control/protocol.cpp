@@ -10,7 +10,7 @@ constexpr std::array<ArgSpec, 2> kLatencyArgs{
     {{"names", ArgType::string_array}, {"buckets", ArgType::boolean}}};
 constexpr std::span<const ArgSpec> kNoArgs{};
 
-constexpr std::array<CommandSpec, 10> kCommands{{
+constexpr std::array<CommandSpec, 11> kCommands{{
     {"status", false, kNamesArg, "daemon, RT thread, per-line counts and losses, rings"},
     {"encoders", false, kNamesArg, "encoder positions, velocities, losses"},
     {"buttons", false, kNamesArg, "button states and event counts"},
@@ -20,6 +20,7 @@ constexpr std::array<CommandSpec, 10> kCommands{{
     {"monitor", false, kNamesArg, "live stream of edges and decoded events"},
     {"reset", true, kNamesArg, "reset counters (all, or the named streams)"},
     {"reload", true, kNoArgs, "re-read the configuration file"},
+    {"reopen", true, kNoArgs, "open log files anew that were moved or deleted (after logrotate)"},
     {"metrics", false, kNoArgs, "Prometheus text exposition"},
 }};
 

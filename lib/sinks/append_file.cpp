@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <new>
 #include <utility>
 
@@ -23,9 +24,19 @@ constexpr std::size_t kMaxWrite = std::size_t{1} << 30;
 // Writeback is started once this much has been written since the last start.
 constexpr std::uint64_t kWritebackChunk = std::uint64_t{4} << 20;
 
+// O_NOFOLLOW: a symbolic link at the name is refused (ELOOP), never written through; a
+// file with other hard links is refused too (EMLINK): both are what a user who could
+// write log_dir once may have planted to aim a root daemon's writes elsewhere. Not a
+// regular file (a FIFO, a device node): EINVAL.
 int open_rw(const std::string& path, mode_t mode) noexcept {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
-  return fd < 0 ? -errno : fd;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return -errno;
+  core::UniqueFd file(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return -errno;
+  if (!S_ISREG(st.st_mode)) return -EINVAL;
+  if (st.st_nlink > 1) return -EMLINK;
+  return file.release();
 }
 
 std::int64_t file_size(int fd) noexcept {
@@ -73,7 +84,7 @@ int AppendFile::open() {
   job_pos_ = 0;
   job_active_ = retry_wait_ = flush_requested_ = dirty_ = reopen_needed_ = false;
   sync_req_gen_ = 0;
-  const int r = open_file(false);
+  const int r = open_file(OpenKind::first);
   if (r < 0) {
     fail(-r);
     return r;
@@ -86,7 +97,8 @@ int AppendFile::open() {
   return 0;
 }
 
-int AppendFile::open_file(bool after_rotation) {
+int AppendFile::open_file(OpenKind kind) {
+  const bool after_rotation = kind == OpenKind::rotated;
   int fd = open_rw(options_.path, options_.file_mode);
   if (fd < 0) return fd;
   core::UniqueFd file(fd);
@@ -139,7 +151,8 @@ int AppendFile::open_file(bool after_rotation) {
   writeback_from_ = static_cast<std::uint64_t>(size);
   data_in_file_ = static_cast<std::uint64_t>(size);
   preamble_.clear();
-  if (size == 0 && hooks_ != nullptr) hooks_->preamble(preamble_, after_rotation);
+  // A file begun by rotation or reopen says so (the event log then starts with a TIME).
+  if (size == 0 && hooks_ != nullptr) hooks_->preamble(preamble_, kind != OpenKind::first);
   return 0;
 }
 
@@ -160,7 +173,7 @@ void AppendFile::rotate() {
     ++status_.rotation_errors;
     fail(-r);
   }
-  if (const int r = open_file(true); r < 0) {
+  if (const int r = open_file(OpenKind::rotated); r < 0) {
     ++status_.rotation_errors;
     fail(-r);
     reopen_needed_ = true;
@@ -215,6 +228,7 @@ void AppendFile::flush() noexcept {
 }
 
 void AppendFile::on_tick() noexcept {
+  if (!job_active_) check_truncation();
   ++tick_gen_;
   retry_wait_ = false;
   flush_requested_ = true;
@@ -255,7 +269,8 @@ void AppendFile::start_job() noexcept {
   if (reopen_needed_) {
     int r = -ENOMEM;
     try {
-      r = open_file(true);
+      // Whatever is at the path now is looked at as at a first open (it may be anyone's).
+      r = open_file(OpenKind::reopened);
     } catch (...) {
     }
     if (r < 0) {
@@ -266,6 +281,7 @@ void AppendFile::start_job() noexcept {
     }
     reopen_needed_ = false;
   }
+  check_truncation();
   if (options_.rotate_size_bytes > 0 && data_in_file_ > 0 &&
       status_.file_bytes + preamble_.size() + active_.size() > options_.rotate_size_bytes) {
     try {
@@ -302,6 +318,7 @@ void AppendFile::submit_job() noexcept {
     len = job_.size() - off;
   }
   submitted_len_ = static_cast<unsigned>(std::min(len, kMaxWrite));
+  // The offset is ignored for an O_APPEND file: the kernel writes at the end.
   const int r = loop_.write(fd_.get(), p, submitted_len_, status_.file_bytes, write_op_);
   if (r < 0) {
     ++status_.write_errors;
@@ -385,7 +402,7 @@ int AppendFile::write_job_blocking() noexcept {
       p = job_.data() + off;
       len = job_.size() - off;
     }
-    const ssize_t r = ::pwrite(fd_.get(), p, std::min(len, kMaxWrite), static_cast<off_t>(status_.file_bytes));
+    const ssize_t r = ::write(fd_.get(), p, std::min(len, kMaxWrite));  // O_APPEND: at the end
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       const int err = r < 0 ? errno : EIO;
@@ -400,27 +417,28 @@ int AppendFile::write_job_blocking() noexcept {
   return 0;
 }
 
-int AppendFile::flush_and_sync_blocking() noexcept {
-  if (closed_) return -EBADF;
-  // Withdraw what is in flight. The withdrawn write's result is unknown, but rewriting
-  // the same bytes at the same offset from job_pos_ is harmless.
+void AppendFile::withdraw_write() noexcept {
+  if (!write_op_.in_flight()) return;
+  // The withdrawn write's result is lost with its completion. O_APPEND put whatever it
+  // wrote at the end of the file, so the file's growth says how much that was; writing
+  // those bytes again would duplicate them.
+  const std::uint64_t before = status_.file_bytes;
   write_op_.abandon();
-  sync_op_.abandon();
-  retire_op_.abandon();
-  writeback_op_.abandon();
-  retiring_fd_.reset();
-  if (reopen_needed_) {
-    int r = -ENOMEM;
-    try {
-      r = open_file(true);
-    } catch (...) {
-    }
-    if (r < 0) {
-      fail(-r);
-      return r;
-    }
-    reopen_needed_ = false;
-  }
+  struct stat st {};
+  if (!fd_ || ::fstat(fd_.get(), &st) != 0) return;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  // Shorter than before: truncated meanwhile; what is there now can only be this write's.
+  const std::uint64_t grown = size >= before ? size - before : size;
+  const auto written = static_cast<std::size_t>(std::min<std::uint64_t>(grown, submitted_len_));
+  if (written == 0) return;
+  dirty_ = true;
+  advance(written);
+  if (size < before) status_.file_bytes = size;
+}
+
+int AppendFile::write_pending_blocking() noexcept {
+  withdraw_write();
+  if (!job_active_) check_truncation();
   if (int r = write_job_blocking(); r < 0) return r;
   if (!active_.empty() || !preamble_.empty()) {
     std::swap(active_, job_);
@@ -431,6 +449,30 @@ int AppendFile::flush_and_sync_blocking() noexcept {
     if (int r = write_job_blocking(); r < 0) return r;
   }
   retry_wait_ = false;
+  return 0;
+}
+
+int AppendFile::flush_and_sync_blocking() noexcept {
+  if (closed_) return -EBADF;
+  // Withdraw what is in flight; the write's outcome is taken from the file's size.
+  withdraw_write();
+  sync_op_.abandon();
+  retire_op_.abandon();
+  writeback_op_.abandon();
+  retiring_fd_.reset();
+  if (reopen_needed_) {
+    int r = -ENOMEM;
+    try {
+      r = open_file(OpenKind::reopened);
+    } catch (...) {
+    }
+    if (r < 0) {
+      fail(-r);
+      return r;
+    }
+    reopen_needed_ = false;
+  }
+  if (int r = write_pending_blocking(); r < 0) return r;
   if (dirty_) {
     if (::fdatasync(fd_.get()) != 0) {
       const int err = errno;
@@ -443,6 +485,99 @@ int AppendFile::flush_and_sync_blocking() noexcept {
   }
   sync_req_gen_ = 0;
   return 0;
+}
+
+void AppendFile::keep_unwritten_for_next_file() {
+  // The unwritten rest of the job, then active_, become active_: the next file gets them
+  // after its own preamble (the old file's preamble, written or not, stays behind).
+  if (job_active_) {
+    const std::size_t done = job_pos_ > preamble_.size() ? job_pos_ - preamble_.size() : 0;
+    active_.insert(active_.begin(), job_.begin() + static_cast<std::ptrdiff_t>(done), job_.end());
+    job_.clear();
+    job_pos_ = 0;
+    job_active_ = false;
+    done_gen_ = job_gen_;
+  }
+  preamble_.clear();
+  active_limit_ = std::max(active_limit_, active_.size());
+}
+
+int AppendFile::reopen() {
+  if (closed_) return -EBADF;
+  if (!reopen_needed_ && file_at_path()) return 0;
+  // The write in flight finishes first (it belongs to the old file).
+  withdraw_write();
+  writeback_op_.abandon();  // they name the old fd
+  sync_op_.abandon();
+  core::UniqueFd old = std::move(fd_);
+  bool old_has_name = false;
+  if (old) {
+    struct stat st {};
+    old_has_name = ::fstat(old.get(), &st) == 0 && st.st_nlink > 0;
+  }
+  if (old_has_name) {
+    // Moved away (logrotate): it keeps everything accepted up to now.
+    fd_ = std::move(old);
+    const int r = write_pending_blocking();
+    old = std::move(fd_);
+    if (r < 0)
+      keep_unwritten_for_next_file();  // e.g. its disk is full: the new file takes the rest
+  } else {
+    keep_unwritten_for_next_file();
+  }
+  retry_wait_ = false;
+  if (old && dirty_ && !retire_op_.in_flight()) {
+    retiring_fd_ = std::move(old);
+    if (loop_.fdatasync(retiring_fd_.get(), retire_op_) < 0) retiring_fd_.reset();
+  }
+  old.reset();
+  dirty_ = false;
+  ++status_.reopens;
+  const int r = open_file(OpenKind::reopened);
+  if (r < 0) {
+    ++status_.rotation_errors;
+    fail(-r);
+    reopen_needed_ = true;  // tried again before each write
+    return r;
+  }
+  reopen_needed_ = false;
+  status_.healthy = true;
+  status_.last_error = 0;
+  flush_requested_ = true;
+  pump();
+  return 1;
+}
+
+AppendFile::PathCheck AppendFile::path_check() const noexcept {
+  if (!fd_) return PathCheck::same;
+  struct stat open_file {};
+  struct stat at_path {};
+  if (::fstat(fd_.get(), &open_file) != 0) return PathCheck::same;
+  if (open_file.st_nlink == 0) return PathCheck::deleted;  // (and perhaps made again)
+  if (::lstat(options_.path.c_str(), &at_path) != 0)
+    return errno == ENOENT ? PathCheck::moved : PathCheck::same;
+  const bool same = open_file.st_dev == at_path.st_dev && open_file.st_ino == at_path.st_ino;
+  return same ? PathCheck::same : PathCheck::moved;
+}
+
+void AppendFile::check_truncation() noexcept {
+  struct stat st {};
+  if (!fd_ || ::fstat(fd_.get(), &st) != 0) return;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size >= status_.file_bytes) return;
+  // Truncated underneath (copytruncate): O_APPEND continues at the new end; the file
+  // starts again as a new file does, so that it can be read on its own.
+  ++status_.truncations;
+  status_.file_bytes = size;
+  writeback_from_ = std::min(writeback_from_, size);
+  data_in_file_ = std::min<std::uint64_t>(data_in_file_, size);
+  if (size == 0 && preamble_.empty() && hooks_ != nullptr) {
+    try {
+      hooks_->preamble(preamble_, true);
+    } catch (...) {
+      preamble_.clear();
+    }
+  }
 }
 
 int AppendFile::close() noexcept {
@@ -465,6 +600,19 @@ const AppendFileStatus& AppendFile::status() const noexcept {
   status_.buffer_limit = 2 * options_.max_buffer_bytes;
   status_.buffer_memory = active_.capacity() + job_.capacity();
   return status_;
+}
+
+std::string open_error_text(int negative_errno) {
+  switch (-negative_errno) {
+    case ELOOP:
+      return "it is a symbolic link (log files are never opened through links; remove it)";
+    case EMLINK:
+      return "it has other hard links (log files are never written through links; remove it)";
+    case EINVAL:
+      return "it is not a regular file";
+    default:
+      return std::strerror(-negative_errno);
+  }
 }
 
 }  // namespace gpioirq::sinks

@@ -13,9 +13,22 @@
 //   then is refused (append() returns false) and counted; the caller turns that into a
 //   loss record. A slow or failing disk therefore costs records, never unbounded memory,
 //   and never blocks the loop.
-// - Writes go to explicit offsets (not O_APPEND): a short write continues where it
-//   stopped, and a failed write is retried on the next tick at the same offset, so a retry
-//   never duplicates bytes. Errors are counted in status(), never thrown.
+// - The file is opened O_APPEND: every write lands at the file's end whatever offset the
+//   loop passes, so a file truncated underneath (logrotate's copytruncate) continues at
+//   its new end instead of growing a hole of NUL bytes up to the old one. A short write
+//   continues where it stopped and a failed write (nothing written) is retried on the
+//   next tick, so a retry never duplicates bytes. A truncation is noticed before the next
+//   write (fstat) and the file begins again the way a new file does (the hooks'
+//   preamble). Errors are counted in status(), never thrown.
+// - Links are never followed: the file is opened O_NOFOLLOW and must be a regular file
+//   with one link, so a symbolic or hard link planted at the name cannot redirect the
+//   writes (open() fails: -ELOOP, -EMLINK, -EINVAL; open_error_text() says it in words).
+//   Rotation renames names, never through links: rename(2) replaces a link at the new
+//   name rather than following it.
+// - Outside rotation: reopen() opens the path anew (after the file was moved away by
+//   logrotate, or deleted), first writing what is buffered to the old file when it still
+//   has a name; file_at_path() tells, with one fstat and one lstat, whether the path still
+//   names the open file.
 // - Writeback is started (sync_file_range, SYNC_FILE_RANGE_WRITE, through the loop) after
 //   every few MiB written, so that the data reaches the disk steadily and the next
 //   fdatasync has little left to do: one fdatasync of a second's worth of a busy log (100+
@@ -98,6 +111,8 @@ struct AppendFileStatus {
   std::uint64_t sync_errors = 0;
   std::uint64_t rotations = 0;
   std::uint64_t rotation_errors = 0;  // rename/open failures while rotating or reopening
+  std::uint64_t reopens = 0;          // reopen() calls that opened the path anew
+  std::uint64_t truncations = 0;  // the file was found shorter than written (truncated underneath)
   std::uint64_t cut_bytes = 0;       // cut off a damaged tail at open()
   bool rotated_away_at_open = false;  // open() found an incompatible file and rotated it
   int last_error = 0;                // errno of the last failure, 0 if none
@@ -135,12 +150,36 @@ class AppendFile {
   // refused. Returns its result.
   int close() noexcept;
 
+  // Opens the path anew if it no longer names the open file (moved, deleted, replaced) or
+  // no file is open (an earlier open failed). What is buffered is written first to the
+  // old file if it still has a name (logrotate moved it: the old file ends where the new
+  // one begins), else it goes to the new file (a deleted file's data is gone with it; the
+  // buffered part is not). The old file's last fdatasync runs through the loop.
+  // Synchronous, blocking writes of what is buffered; for the rare reopen request.
+  // Returns 1: reopened, 0: the path still names the open file (nothing done), -errno:
+  // the open failed (retried before each later write; appends are kept meanwhile, up to
+  // the buffer limit).
+  int reopen();
+
+  // Whether the path still names the open file (same device and inode, not a link):
+  // `same` also when nothing is open or it cannot be told (stat errors other than
+  // ENOENT); else `moved` while the open file still has a name elsewhere (renamed), or
+  // `deleted`. Two syscalls; for a periodic check.
+  enum class PathCheck : std::uint8_t { same, moved, deleted };
+  PathCheck path_check() const noexcept;
+  bool file_at_path() const noexcept { return path_check() == PathCheck::same; }
+
   const AppendFileStatus& status() const noexcept;
   const std::string& path() const noexcept { return options_.path; }
   const AppendFileOptions& options() const noexcept { return options_; }
 
  private:
-  int open_file(bool after_rotation);
+  enum class OpenKind : std::uint8_t { first, rotated, reopened };
+  int open_file(OpenKind kind);
+  void withdraw_write() noexcept;
+  int write_pending_blocking() noexcept;
+  void keep_unwritten_for_next_file();
+  void check_truncation() noexcept;
   void rotate();
   void on_tick() noexcept;
   void pump() noexcept;
@@ -195,5 +234,10 @@ class AppendFile {
   loop::CallbackCompletion writeback_op_;
   loop::Timer tick_;
 };
+
+// A sentence for a user about an open() failure of a log file: "is a symbolic link ..."
+// for -ELOOP, "has other hard links" for -EMLINK, "is not a regular file" for -EINVAL,
+// else strerror.
+std::string open_error_text(int negative_errno);
 
 }  // namespace gpioirq::sinks

@@ -121,6 +121,12 @@ bool EventLog::event(const EventEntry& e) noexcept { return write(e, e.ts_ns, co
 bool EventLog::gap(const GapEntry& e) noexcept { return write(e, e.ts_ns, counts_.gaps); }
 bool EventLog::time(const TimeEntry& e) noexcept { return write(e, e.monotonic_ns, counts_.times); }
 
+int EventLog::reopen(std::string_view info) {
+  const int r = file_.reopen();
+  if (r == 1) marker(MarkerType::reopen, info);
+  return r;
+}
+
 bool EventLog::marker(MarkerType type, std::string_view info) noexcept {
   const TimeEntry t = read_time_pair();
   const MarkerEntry m{type, t.monotonic_ns, t.realtime_ns, options_.version, info};

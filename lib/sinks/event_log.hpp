@@ -11,7 +11,7 @@
 //
 // Each file starts with the CSV header line (CSV only); a file begun by rotation also
 // starts with a TIME record, so that every file can be read on its own. TIME records are
-// also written every time_sync_interval_ms and after every START/STOP/RELOAD marker.
+// also written every time_sync_interval_ms and after every START/STOP/RELOAD/REOPEN marker.
 
 #include <cstddef>
 #include <cstdint>
@@ -72,6 +72,12 @@ class EventLog final : private FileFormatHooks {
   bool time(const TimeEntry& e) noexcept;
   // A START/STOP/RELOAD marker stamped now with options.version, followed by a TIME record.
   bool marker(MarkerType type, std::string_view info = {}) noexcept;
+
+  // See AppendFile::reopen(). When the file was opened anew, a REOPEN marker with `info`
+  // (and its TIME record) is the first thing in the new file after its header. Returns
+  // 1: reopened, 0: the path still names the open file, -errno: the open failed.
+  int reopen(std::string_view info);
+  AppendFile::PathCheck path_check() const noexcept { return file_.path_check(); }
 
   // See AppendFile. close() first writes the GAP record of a pending loss.
   void flush() noexcept { file_.flush(); }

@@ -61,6 +61,11 @@ class FrameLog final : private FileFormatHooks {
   // and counted; the caller reports them (a GAP record with reason log_full).
   bool append_frames(std::span<const std::uint8_t> frames) noexcept;
 
+  // See AppendFile::reopen(): a new file begins with a new header (and start time pair);
+  // the frame counter carries on. 1: reopened, 0: unchanged, -errno: the open failed.
+  int reopen() { return file_.reopen(); }
+  AppendFile::PathCheck path_check() const noexcept { return file_.path_check(); }
+
   void flush() noexcept { file_.flush(); }
   int flush_and_sync_blocking() noexcept { return file_.flush_and_sync_blocking(); }
   int close() noexcept { return file_.close(); }

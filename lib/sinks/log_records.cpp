@@ -35,6 +35,7 @@ std::string_view to_string(MarkerType t) noexcept {
     case MarkerType::reload: return "RELOAD";
     case MarkerType::down: return "DOWN";
     case MarkerType::up: return "UP";
+    case MarkerType::reopen: return "REOPEN";
   }
   return "MARKER";
 }

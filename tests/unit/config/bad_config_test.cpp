@@ -129,6 +129,19 @@ const BadFile bad_files[] = {
     {"name with a space",
      GPIO_CHIP "[[button]]\nname = \"my button\"\nchip = \"gpio0\"\nline = 1\n",
      "x.toml:5:8: button #1.name: expected a name of 1 to 64 letters, digits, '_', '-' or '.', found \"my button\""},
+    // A name is a file name in log_dir (an IMU's NAME.imu): no path steps, no hidden files.
+    {"name with a slash (a path out of log_dir)",
+     "[[imu]]\nname = \"../../etc/x\"\ni2c_bus = \"sim\"\ntrigger = \"timer\"\n",
+     "x.toml:2:8: imu #1.name: expected a name of 1 to 64 letters, digits, '_', '-' or '.', found \"../../etc/x\""},
+    {"name that is '..'",
+     "[[imu]]\nname = \"..\"\ni2c_bus = \"sim\"\ntrigger = \"timer\"\n",
+     "x.toml:2:8: imu #1.name: expected a name that neither begins with '.' nor holds '..' (names become file names in log_dir), found \"..\""},
+    {"name holding '..'",
+     GPIO_CHIP "[[button]]\nname = \"a..b\"\nchip = \"gpio0\"\nline = 1\n",
+     "x.toml:5:8: button #1.name: expected a name that neither begins with '.' nor holds '..' (names become file names in log_dir), found \"a..b\""},
+    {"name of a hidden file",
+     "[[imu]]\nname = \".imu0\"\ni2c_bus = \"sim\"\ntrigger = \"timer\"\n",
+     "x.toml:2:8: imu #1.name: expected a name that neither begins with '.' nor holds '..' (names become file names in log_dir), found \".imu0\""},
 
     // Names and lines used twice, chips that do not exist.
     {"duplicate name across device kinds",

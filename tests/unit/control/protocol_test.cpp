@@ -10,11 +10,13 @@ using namespace gpioirq::control;
 using Catch::Matchers::StartsWith;
 using namespace std::string_literals;
 
-TEST_CASE("the command table: ten commands, two of them privileged", "[control][protocol]") {
-  CHECK(command_list() ==
-        "status, encoders, buttons, counters, imu, latency, monitor, reset, reload, metrics");
+TEST_CASE("the command table: eleven commands, three of them privileged", "[control][protocol]") {
+  CHECK(
+      command_list() ==
+      "status, encoders, buttons, counters, imu, latency, monitor, reset, reload, reopen, metrics");
   for (const auto& spec : commands())
-    CHECK(spec.privileged == (spec.name == "reset" || spec.name == "reload"));
+    CHECK(spec.privileged ==
+          (spec.name == "reset" || spec.name == "reload" || spec.name == "reopen"));
   CHECK(find_command("status") != nullptr);
   CHECK(find_command("Status") == nullptr);
 }

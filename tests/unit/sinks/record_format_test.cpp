@@ -93,6 +93,31 @@ TEST_CASE("CSV quotes names that need it and parses back", "[format]") {
   CHECK(rows[1][6] == "17");
 }
 
+TEST_CASE("CSV quotes a field for a comma, a quote or a line break alone, and each parses back",
+          "[format]") {
+  // One character at a time, so that each reason to quote is tested on its own (a field
+  // holding several of them is quoted if any one rule works).
+  for (const std::string name :
+       {"door, front", "say \"hi\"", "two\nlines", "cr\rhere", "a,b,c,d"}) {
+    INFO("device name: " << name);
+    EventEntry ev{42, name, "close", EventValue(), EventValue(), ""};
+    const std::string row = csv(ev);
+    const auto rows = gpioirq_test::parse_csv(std::string(csv_header()) + row);
+    REQUIRE(rows.size() == 2);
+    REQUIRE(rows[1].size() == kCsvColumns.size());
+    CHECK(rows[1][0] == "EVENT");
+    CHECK(rows[1][3] == name);
+    CHECK(rows[1][10] == "close");
+
+    MarkerEntry m{MarkerType::reload, 6, 7, "0.1.0", name};
+    const auto marker_rows = gpioirq_test::parse_csv(std::string(csv_header()) + csv(m));
+    REQUIRE(marker_rows.size() == 2);
+    REQUIRE(marker_rows[1].size() == kCsvColumns.size());
+    CHECK(marker_rows[1][0] == "RELOAD");
+    CHECK(marker_rows[1][18] == name);
+  }
+}
+
 TEST_CASE("JSONL records parse back with nlohmann-json", "[format]") {
   const auto j = jsonl(sample_edge());
   CHECK(j == nlohmann::json{{"type", "EDGE"}, {"ts_ns", 1234567890123}, {"device", "knob"},
