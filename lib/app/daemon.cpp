@@ -486,7 +486,20 @@ void Daemon::drain_imus(bool everything) {
       if (whole == 0) break;
       store_frames(m, log, in.first(m.ring.read(in.first(whole))));
     }
-    if (everything) flush_refused(m);
+    if (everything) {
+      flush_refused(m);
+      // The journal hears of a failing IMU file once, and once when it recovers.
+      const sinks::AppendFileStatus file = log.status().file;
+      if (file.healthy != m.file_healthy) {
+        m.file_healthy = file.healthy;
+        if (!file.healthy)
+          spdlog::warn(
+              "imu '{}': writing {} fails ({}): frames it cannot hold are lost, each in a GAP row",
+              m.name, m.file, std::strerror(file.last_error));
+        else
+          spdlog::info("imu '{}': {} is written again", m.name, m.file);
+      }
+    }
     // Keep the numbers of just the frames the file has not written yet: those are the
     // ones a close() on a full disk loses.
     std::uint64_t keep = log.unwritten_frames(), kept = 0;

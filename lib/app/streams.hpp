@@ -142,6 +142,7 @@ struct ImuStream final : StreamBase, gpio::RtLineHook, gpio::RtTimerHook {
   Run refused;                             // refused frames not yet in a GAP row (count 0: none)
   std::vector<Run> unconfirmed;            // accepted frames the file may still lose, oldest first
   bool finished = false;                   // finish(): final accounting done
+  bool file_healthy = true;                // as last told to the journal
   std::string file;
 
   void make_timer();  // the timerfd, unarmed: its fd joins the RT thread's poll set
