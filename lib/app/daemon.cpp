@@ -482,7 +482,8 @@ void Daemon::drain_imus(bool everything) {
         continue;
       }
       if (!everything) break;
-      const std::size_t whole = m.ring.available() / m.record_bytes * m.record_bytes;
+      // At most a block: the RT thread may have added records since read_exactly().
+      const std::size_t whole = std::min(m.ring.available(), block) / m.record_bytes * m.record_bytes;
       if (whole == 0) break;
       store_frames(m, log, in.first(m.ring.read(in.first(whole))));
     }
