@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -268,7 +269,7 @@ void Daemon::build_streams(const config::Config& cfg) {
   }
   for (const auto& c : cfg.polls) {
     if (known(polls_, c.name)) continue;
-    auto p = std::make_unique<PollStream>(c);
+    auto p = std::make_unique<PollStream>(c, *loop_);
     p->name = c.name;
     polls_.push_back(std::move(p));
   }
@@ -617,40 +618,159 @@ void Daemon::dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::ui
   }
 }
 
+void Daemon::log_frame_gap(ImuStream& m, sinks::GapReason reason, std::uint64_t first, std::uint64_t count) {
+  sinks::GapEntry gap;
+  gap.ts_ns = clock_ns(CLOCK_MONOTONIC);
+  gap.reason = reason;
+  gap.device = m.name;
+  gap.lost = count;
+  gap.unit = sinks::GapUnit::frame;
+  // Exclusive bounds: the frame numbers just before and just after the lost ones.
+  gap.from = first == 0 ? std::nullopt : std::optional<std::uint64_t>(first - 1);
+  gap.to = first + count;
+  event_log_->gap(gap);
+  if (control_ && control_->wants(m.name))
+    control_->publish(m.name, {{"ts_ns", gap.ts_ns}, {"name", m.name}, {"event", "gap"}, {"lost", count},
+                               {"reason", sinks::to_string(reason)}});
+}
+
+void Daemon::flush_refused(ImuStream& m) {
+  if (m.refused.count == 0) return;
+  log_frame_gap(m, sinks::GapReason::log_full, m.refused.first, m.refused.count);
+  m.refused = {};
+}
+
+void Daemon::refuse_frames(ImuStream& m, ImuStream::Run run) {
+  // Consecutive refusals (a disk full for a while) make one GAP row, written when the
+  // file takes frames again or at the next flush tick.
+  m.frames_lost_file += run.count;
+  if (m.refused.count != 0 && m.refused.first + m.refused.count == run.first) {
+    m.refused.count += run.count;
+    return;
+  }
+  flush_refused(m);
+  m.refused = run;
+}
+
+void Daemon::store_frames(ImuStream& m, sinks::FrameLog& log, std::span<const std::byte> records) {
+  const std::size_t n = records.size() / m.record_bytes;
+  if (frame_buffer_.size() < n * m.frame_bytes) frame_buffer_.resize(n * m.frame_bytes);
+  frame_runs_.clear();
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::byte* record = records.data() + k * m.record_bytes;
+    std::uint64_t number = 0;
+    std::memcpy(&number, record, ImuStream::kNumberBytes);
+    if (number > m.next_number) {  // samples the RT thread numbered and could not hand over
+      log_frame_gap(m, sinks::GapReason::imu_overrun, m.next_number, number - m.next_number);
+      m.frames_lost_overrun += number - m.next_number;
+    }
+    m.next_number = number + 1;
+    std::memcpy(frame_buffer_.data() + k * m.frame_bytes, record + ImuStream::kNumberBytes, m.frame_bytes);
+    if (!frame_runs_.empty() && frame_runs_.back().first + frame_runs_.back().count == number)
+      ++frame_runs_.back().count;
+    else
+      frame_runs_.push_back({number, 1});
+  }
+  if (log.append_frames(as_u8(std::span<const std::byte>(frame_buffer_.data(), n * m.frame_bytes)))) {
+    m.frames_written += n;
+    flush_refused(m);
+    for (const auto& run : frame_runs_) {
+      if (!m.unconfirmed.empty() && m.unconfirmed.back().first + m.unconfirmed.back().count == run.first)
+        m.unconfirmed.back().count += run.count;
+      else
+        m.unconfirmed.push_back(run);
+    }
+  } else {
+    for (const auto& run : frame_runs_) refuse_frames(m, run);
+  }
+}
+
 void Daemon::drain_imus(bool everything) {
   for (std::size_t i = 0; i < imus_.size(); ++i) {
     ImuStream& m = *imus_[i];
-    const std::size_t block = m.frame_bytes * m.cfg.block_records;
-    if (frame_buffer_.size() < block) frame_buffer_.resize(block);
+    if (m.finished) continue;
+    sinks::FrameLog& log = *frame_logs_[i];
+    const std::size_t block = m.record_bytes * m.cfg.block_records;
+    if (ring_buffer_.size() < block) ring_buffer_.resize(block);
     // Whole blocks as they fill (readexactly), and what is left at a flush.
     for (;;) {
-      std::span<std::byte> out(frame_buffer_.data(), block);
-      if (m.ring.read_exactly(out)) {
-        frame_logs_[i]->append_frames(as_u8(out));
-        m.frames_written += m.cfg.block_records;
+      std::span<std::byte> in(ring_buffer_.data(), block);
+      if (m.ring.read_exactly(in)) {
+        store_frames(m, log, in);
         continue;
       }
       if (!everything) break;
-      const std::size_t whole = m.ring.available() / m.frame_bytes * m.frame_bytes;
+      // At most a block: the RT thread may have added records since read_exactly().
+      const std::size_t whole = std::min(m.ring.available(), block) / m.record_bytes * m.record_bytes;
       if (whole == 0) break;
-      const std::size_t n = m.ring.read(out.first(whole));
-      frame_logs_[i]->append_frames(as_u8(out.first(n)));
-      m.frames_written += n / m.frame_bytes;
+      store_frames(m, log, in.first(m.ring.read(in.first(whole))));
     }
-    const std::uint64_t overruns = m.overruns.load(std::memory_order_relaxed);
-    if (overruns != m.overruns_logged) {
-      sinks::GapEntry gap;
-      gap.ts_ns = clock_ns(CLOCK_MONOTONIC);
-      gap.reason = sinks::GapReason::imu_overrun;
-      gap.device = m.name;
-      gap.lost = overruns - m.overruns_logged;
-      gap.unit = sinks::GapUnit::frame;
-      gap.from = m.frames_written;
-      gap.to = m.frames_written;
-      event_log_->gap(gap);
-      m.overruns_logged = overruns;
+    if (everything) {
+      flush_refused(m);
+      // The journal hears of a failing IMU file once, and once when it recovers.
+      const sinks::AppendFileStatus file = log.status().file;
+      if (file.healthy != m.file_healthy) {
+        m.file_healthy = file.healthy;
+        if (!file.healthy)
+          spdlog::warn(
+              "imu '{}': writing {} fails ({}): frames it cannot hold are lost, each in a GAP row",
+              m.name, m.file, std::strerror(file.last_error));
+        else
+          spdlog::info("imu '{}': {} is written again", m.name, m.file);
+      }
     }
+    // Keep the numbers of just the frames the file has not written yet: those are the
+    // ones a close() on a full disk loses.
+    std::uint64_t keep = log.unwritten_frames(), kept = 0;
+    auto it = m.unconfirmed.end();
+    while (it != m.unconfirmed.begin() && kept < keep) {
+      --it;
+      kept += it->count;
+    }
+    if (kept > keep) {
+      it->first += kept - keep;
+      it->count -= kept - keep;
+    }
+    m.unconfirmed.erase(m.unconfirmed.begin(), it);
   }
+}
+
+void Daemon::finish_imu(std::size_t i) {
+  // The RT thread is stopped and the ring drained (drain_imus(true)).
+  ImuStream& m = *imus_[i];
+  sinks::FrameLog& log = *frame_logs_[i];
+  if (m.finished) return;
+  flush_refused(m);
+  if (m.frame_number > m.next_number) {  // numbered last, and the ring had no room for them
+    log_frame_gap(m, sinks::GapReason::imu_overrun, m.next_number, m.frame_number - m.next_number);
+    m.frames_lost_overrun += m.frame_number - m.next_number;
+    m.next_number = m.frame_number;
+  }
+  log.close();
+  // What the file could not write even now (a disk still full) is lost: the last frames
+  // it had accepted.
+  std::uint64_t lost = std::min<std::uint64_t>(log.unwritten_frames(), m.frames_written);
+  m.frames_written -= lost;
+  m.frames_lost_file += lost;
+  for (auto it = m.unconfirmed.rbegin(); lost > 0 && it != m.unconfirmed.rend(); ++it) {
+    const std::uint64_t take = std::min(lost, it->count);
+    log_frame_gap(m, sinks::GapReason::log_full, it->first + it->count - take, take);
+    lost -= take;
+  }
+  m.unconfirmed.clear();
+  m.finished = true;
+  // The totals a reader checks the file and the GAP rows against: frames sampled (= the
+  // frame numbers 0 .. value-1) and of those lost.
+  sinks::EventEntry ev;
+  ev.ts_ns = clock_ns(CLOCK_MONOTONIC);
+  ev.device = m.name;
+  ev.kind = "frames";
+  ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(m.samples_due.load()));
+  ev.value2 = sinks::EventValue::integer(static_cast<std::int64_t>(m.frames_lost_overrun + m.frames_lost_file));
+  event_log_->event(ev);
+  if (m.frames_lost_overrun + m.frames_lost_file > 0)
+    spdlog::warn("imu '{}': {} frames sampled, {} lost before the file (overruns), {} refused or unwritten by the file",
+                 m.name, m.samples_due.load(), m.frames_lost_overrun, m.frames_lost_file);
 }
 
 void Daemon::log_counters() {
@@ -690,27 +810,75 @@ std::size_t Daemon::add_timer(std::function<void()> callback) {
 }
 
 void Daemon::start_poll(PollStream& p) {
+  p.read_op.set_callback([this, &p](int res, std::uint32_t) { on_poll_read(p, res); });
+  p.deadline.set_callback([this, &p] {
+    if (!p.read_op.in_flight()) return;
+    // A slow device file: give up on this read (the loop never waits for it) and say so
+    // now, whether or not the file honours the cancel.
+    p.timed_out = true;
+    loop_->cancel(p.read_op);
+    report_poll(p, p.source.complete(ETIMEDOUT, {}, clock_ns(CLOCK_MONOTONIC)));
+  });
   p.timer_index = add_timer([this, &p] {
-    const auto& reading = p.source.poll();
-    sinks::EventEntry ev;
-    ev.ts_ns = clock_ns(CLOCK_MONOTONIC);
-    ev.device = p.name;
-    ev.kind = "poll";
-    if (reading.ok()) {
-      ev.value = sinks::EventValue::real(reading.value);
-      ev.value2 = sinks::EventValue::real(reading.raw);
-      ev.unit = p.cfg.unit;
-    } else {
-      ev.kind = "poll_error";
-      ev.unit = reading.message;
+    if (p.read_op.in_flight()) {
+      ++p.ticks_skipped;  // the last read is still out, cancelled but not yet let go
+      return;
     }
-    event_log_->event(ev);
-    if (control_ && control_->wants(p.name))
-      control_->publish(p.name, {{"ts_ns", ev.ts_ns}, {"name", p.name}, {"event", "poll"}, {"value", reading.value}});
+    const int fd = p.source.open_nonblocking();
+    if (fd < 0) {
+      report_poll(p, p.source.complete(-fd, {}, clock_ns(CLOCK_MONOTONIC)));
+      return;
+    }
+    p.fd.reset(fd);
+    p.timed_out = false;
+    const int r = loop_->read(p.fd.get(), p.buffer.data(), static_cast<unsigned>(p.buffer.size()),
+                              loop::EventLoop::kCurrentPosition, p.read_op);
+    if (r < 0) {
+      p.fd.reset();
+      report_poll(p, p.source.complete(-r, {}, clock_ns(CLOCK_MONOTONIC)));
+      return;
+    }
+    p.deadline.start_once(p.deadline_ns());
   });
   timers_[p.timer_index - 1]->start_periodic(p.cfg.interval_ms * kMs);
 }
 
+void Daemon::on_poll_read(PollStream& p, int res) {
+  p.deadline.cancel();
+  p.fd.reset();
+  if (p.timed_out) return;  // reported when the deadline passed
+  const int err = res < 0 ? -res : 0;
+  const std::size_t len = res > 0 ? static_cast<std::size_t>(res) : 0;
+  report_poll(p, p.source.complete(err, std::string_view(p.buffer.data(), len), clock_ns(CLOCK_MONOTONIC)));
+}
+
+void Daemon::report_poll(PollStream& p, const devices::PollReading& reading) {
+  sinks::EventEntry ev;
+  ev.ts_ns = clock_ns(CLOCK_MONOTONIC);
+  ev.device = p.name;
+  if (reading.ok()) {
+    ev.kind = "poll";
+    ev.value = sinks::EventValue::real(reading.value);
+    ev.value2 = sinks::EventValue::real(reading.raw);
+    ev.unit = p.cfg.unit;
+    event_log_->event(ev);
+    if (p.source.state_changed()) spdlog::info("poll '{}': reading again", p.name);
+    if (control_ && control_->wants(p.name))
+      control_->publish(p.name, {{"ts_ns", ev.ts_ns}, {"name", p.name}, {"event", "poll"}, {"value", reading.value}});
+    return;
+  }
+  // A failing source is logged when its state changes, not every interval; status
+  // carries the running figures (consecutive failures, last success).
+  if (!p.source.state_changed()) return;
+  ev.kind = "poll_error";
+  ev.value = sinks::EventValue::integer(reading.error);
+  ev.unit = reading.message;
+  event_log_->event(ev);
+  spdlog::warn("poll '{}': {}", p.name, reading.message);
+  if (control_ && control_->wants(p.name))
+    control_->publish(p.name, {{"ts_ns", ev.ts_ns}, {"name", p.name}, {"event", "poll_error"},
+                               {"error", reading.message}});
+}
 
 void Daemon::apply_loop_priority() {
   // After the RT thread has started (so it never inherits this priority instead of its
@@ -813,6 +981,9 @@ void Daemon::shutdown() {
   drain_imus(true);
   log_counters();
   for (auto& b : buttons_) log_button_events(*b, b->button.on_time(~std::uint64_t{0} / 2));
+  // IMU files are closed before the event log, so that the frames their last writes
+  // lost get GAP rows.
+  for (std::size_t i = 0; i < imus_.size(); ++i) finish_imu(i);
   event_log_->marker(sinks::MarkerType::stop);
   control_->stop();
   event_log_->close();  // flushes and fdatasyncs
@@ -921,7 +1092,7 @@ void Daemon::reload() {
     if (gone(imus_[i]->name)) {
       remove_stream(*imus_[i]);
       ingest_->remove_timer(*imus_[i]);
-      frame_logs_[i]->close();
+      finish_imu(i);
       frame_logs_.erase(frame_logs_.begin() + static_cast<std::ptrdiff_t>(i));
       imus_.erase(imus_.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
@@ -951,6 +1122,19 @@ void Daemon::reload() {
                            std::to_string(diff.removed.size()) + " removed";
   event_log_->marker(sinks::MarkerType::reload, info);
   spdlog::info("reloaded {}: {}", cfg_.file, info);
+}
+
+nlohmann::json Daemon::poll_json(const PollStream& p) {
+  const devices::PolledSource& src = p.source;
+  return {{"name", p.name},
+          {"path", p.cfg.path},
+          {"reads", src.reads()},
+          {"errors", src.errors()},
+          {"consecutive_failures", src.consecutive_failures()},
+          {"error", src.last().message},
+          {"last_ok_ns", src.last_ok_ns()},
+          {"reading", p.read_op.in_flight()},
+          {"ticks_skipped", p.ticks_skipped}};
 }
 
 nlohmann::json Daemon::status() const {
@@ -1012,6 +1196,8 @@ nlohmann::json Daemon::status() const {
   note_down(buttons_);
   note_down(counters_);
   note_down(imus_);
+  nlohmann::json polls = nlohmann::json::array();
+  for (const auto& p : polls_) polls.push_back(poll_json(*p));
   return {{"version", kVersion},
           {"pid", ::getpid()},
           {"devices_down", std::move(down)},
@@ -1036,6 +1222,7 @@ nlohmann::json Daemon::status() const {
           {"reload_failures", reload_failures_},
           {"last_reload_error", last_reload_error_},
           {"lines", lines},
+          {"polls", polls},
           {"latency", histogram_json(latency_all_, false)},
           {"control", {{"clients", server.clients}, {"monitors", server.monitors}, {"accepted", server.accepted},
                        {"requests", server.requests}, {"error_replies", server.error_replies},
@@ -1078,6 +1265,10 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
       for (auto& line : body["lines"])
         if (wanted(line["device"].get<std::string>())) lines.push_back(line);
       body["lines"] = std::move(lines);
+      nlohmann::json polls = nlohmann::json::array();
+      for (auto& poll : body["polls"])
+        if (wanted(poll["name"].get<std::string>())) polls.push_back(poll);
+      body["polls"] = std::move(polls);
     }
     return body;
   }
@@ -1120,25 +1311,38 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
                    {"unit", c->cfg.unit},
                    {"lost", c->gaps_kernel + c->gaps_ring}});
     for (const auto& p : polls_)
-      if (wanted(p->name)) a.push_back({{"name", p->name},
-                   {"value", p->source.last().value},
-                   {"unit", p->cfg.unit},
-                   {"reads", p->source.reads()},
-                   {"errors", p->source.errors()}});
+      if (wanted(p->name)) {
+        nlohmann::json j = poll_json(*p);
+        j["value"] = p->source.last().value;
+        j["unit"] = p->cfg.unit;
+        a.push_back(std::move(j));
+      }
     return {{"counters", a}};
   }
   if (cmd == "imu") {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& m : imus_)
-      if (wanted(m->name)) a.push_back({{"name", m->name},
-                   {"rate_hz", m->cfg.rate_hz},
-                   {"frames", m->frames.load()},
-                   {"written", m->frames_written},
-                   {"overruns", m->overruns.load()},
-                   {"i2c_errors", m->i2c_errors.load()},
-                   {"degraded", m->degraded.load()},
-                   {"ring_high_water", m->ring.high_water()},
-                   {"file", m->file}});
+      if (wanted(m->name)) {
+        const std::size_t i = static_cast<std::size_t>(&m - imus_.data());
+        const sinks::FrameLogStatus fs = frame_logs_[i]->status();
+        a.push_back({{"name", m->name},
+                     {"rate_hz", m->cfg.rate_hz},
+                     {"sampled", m->samples_due.load()},
+                     {"frames", m->frames.load()},
+                     {"written", m->frames_written},
+                     {"unwritten", frame_logs_[i]->unwritten_frames()},
+                     {"frames_lost_overrun", m->frames_lost_overrun},
+                     {"frames_lost_file", m->frames_lost_file},
+                     {"overruns", m->overruns.load()},
+                     {"missed_ticks", m->missed_ticks.load()},
+                     {"i2c_errors", m->i2c_errors.load()},
+                     {"degraded", m->degraded.load()},
+                     {"ring_high_water", m->ring.high_water()},
+                     {"file", m->file},
+                     {"file_healthy", fs.file.healthy},
+                     {"file_write_errors", fs.file.write_errors},
+                     {"file_error", fs.file.last_error ? std::strerror(fs.file.last_error) : ""}});
+      }
     return {{"imu", a}};
   }
   if (cmd == "latency") {
@@ -1235,6 +1439,11 @@ std::string Daemon::metrics_text() {
   for (const auto& c : counters_) line("gpioirq_counter_frequency_hz", "device=\"" + c->name + "\"", c->counter.frequency(now));
   out += "# TYPE gpioirq_imu_frames_total counter\n";
   for (const auto& m : imus_) line("gpioirq_imu_frames_total", "device=\"" + m->name + "\"", static_cast<double>(m->frames.load()));
+  out += "# HELP gpioirq_imu_frames_lost_total IMU frames lost, by where: before the file (overrun) or by the file.\n# TYPE gpioirq_imu_frames_lost_total counter\n";
+  for (const auto& m : imus_) {
+    line("gpioirq_imu_frames_lost_total", "device=\"" + m->name + "\",reason=\"overrun\"", static_cast<double>(m->frames_lost_overrun));
+    line("gpioirq_imu_frames_lost_total", "device=\"" + m->name + "\",reason=\"file\"", static_cast<double>(m->frames_lost_file));
+  }
   out += "# TYPE gpioirq_imu_overruns_total counter\n";
   for (const auto& m : imus_) line("gpioirq_imu_overruns_total", "device=\"" + m->name + "\"", static_cast<double>(m->overruns.load()));
   out += "# HELP gpioirq_latency_seconds Kernel edge timestamp to loop dispatch.\n# TYPE gpioirq_latency_seconds summary\n";

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ class ControlServer;
 namespace gpioirq::sinks {
 class EventLog;
 class FrameLog;
+enum class GapReason : std::uint8_t;
 }
 
 namespace gpioirq::app {
@@ -98,11 +100,22 @@ class Daemon final : public control::CommandHandler {
   static constexpr std::size_t kMaxRecordsPerWake = 16384;
   void dispatch(const gpio::EdgeRecord& r, std::uint64_t now_mono, std::uint64_t now_real);
   void drain_imus(bool everything);
+  // Splits ring records into frames for the file: a jump in their numbers is an
+  // imu_overrun GAP, frames the file refuses are log_full GAPs.
+  void store_frames(ImuStream& m, sinks::FrameLog& log, std::span<const std::byte> records);
+  void log_frame_gap(ImuStream& m, sinks::GapReason reason, std::uint64_t first, std::uint64_t count);
+  void refuse_frames(ImuStream& m, ImuStream::Run run);
+  void flush_refused(ImuStream& m);
+  // Once the RT thread is stopped: the last losses, the file closed, the totals logged.
+  void finish_imu(std::size_t i);
   void log_counters();
   void arm_button_timer(ButtonStream& b);
   void log_button_events(ButtonStream& b, const devices::ButtonEvents& events);
   void on_button_timer(ButtonStream& b);
   void start_poll(PollStream& p);
+  void on_poll_read(PollStream& p, int res);
+  void report_poll(PollStream& p, const devices::PollReading& reading);
+  static nlohmann::json poll_json(const PollStream& p);
   void reload();
   // Opens every log file anew whose path no longer names it (moved by logrotate, deleted)
   // or that failed to open; REOPEN markers in the event log. `only_lost`: the periodic
@@ -133,6 +146,8 @@ class Daemon final : public control::CommandHandler {
   core::Histogram latency_all_;
   std::vector<gpio::EdgeRecord> drain_buffer_;
   std::vector<std::byte> frame_buffer_;
+  std::vector<std::byte> ring_buffer_;
+  std::vector<ImuStream::Run> frame_runs_;
   std::uint64_t started_mono_ns_ = 0;
   std::uint64_t records_dispatched_ = 0;
   std::uint64_t reloads_ = 0, reload_failures_ = 0;

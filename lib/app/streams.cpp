@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <system_error>
 
 #include "devices/mpu6050.hpp"
@@ -78,10 +79,10 @@ ImuStream::ImuStream(const config::ImuConfig& c, core::ThreadSafeFlag& wake_flag
     : cfg(c),
       wake(wake_flag),
       simulated(c.i2c_bus == "sim"),
-      ring(devices::frame_size(c.format) *
-           std::max<std::size_t>(2 * c.block_records,
-                                 static_cast<std::size_t>(c.rate_hz) * c.buffer_ms / 1000 + 1)),
-      frame_bytes(devices::frame_size(c.format)) {
+      frame_bytes(devices::frame_size(c.format)),
+      record_bytes(kNumberBytes + frame_bytes),
+      ring(record_bytes * std::max<std::size_t>(2 * c.block_records,
+                                                static_cast<std::size_t>(c.rate_hz) * c.buffer_ms / 1000 + 1)) {
 }
 
 void ImuStream::open_device() {
@@ -126,58 +127,66 @@ std::uint64_t monotonic_ns() noexcept {
 }
 }  // namespace
 
+void ImuStream::skip(std::uint64_t samples) noexcept {
+  frame_number += samples;  // the counter jumps over them in the file
+  bump(overruns, samples);
+  gap_before = true;
+}
+
 void ImuStream::sample(std::uint64_t ts_ns) noexcept {
   devices::mpu6050::Sample s{};
   if (simulated) {
     // A slow wobble on every axis, so a decoded file shows something plausible.
-    const double t = static_cast<double>(frame_index) / static_cast<double>(cfg.rate_hz);
+    const double t = static_cast<double>(frame_number) / static_cast<double>(cfg.rate_hz);
     s.ax = static_cast<std::int16_t>(2000 * std::sin(t * 6.283));
     s.ay = static_cast<std::int16_t>(2000 * std::cos(t * 6.283));
     s.az = 16384;
     s.temp = static_cast<std::int16_t>((25.0 - 36.53) * 340);
-    s.gx = static_cast<std::int16_t>(frame_index & 0x7fff);
+    s.gx = static_cast<std::int16_t>(frame_number & 0x7fff);
   } else {
     if (backoff_left > 0) {  // after an I2C error, skip a growing number of samples
       --backoff_left;
-      bump(overruns);
-      gap_before = true;
+      skip(1);
       return;
     }
     const int err = devices::mpu6050::read_sample(device, s);
     if (err < 0) {
       bump(i2c_errors);
-      bump(overruns);
       degraded.store(true, std::memory_order_relaxed);
       backoff_left = backoff_next;
       backoff_next = std::min<std::uint32_t>(backoff_next * 2, cfg.rate_hz);
-      gap_before = true;
+      skip(1);
       return;
     }
     backoff_next = 1;
     degraded.store(false, std::memory_order_relaxed);
   }
-  std::uint8_t frame[devices::kExtendedFrameSize];
+  // The ring record: the frame's 64-bit number (native order, the loop strips it), then
+  // the frame as the file gets it, whose counter holds the number's low bits.
+  std::uint8_t record[kNumberBytes + devices::kExtendedFrameSize];
+  std::memcpy(record, &frame_number, kNumberBytes);
+  std::uint8_t* frame = record + kNumberBytes;
+  const auto counter = static_cast<std::uint32_t>(frame_number);
   if (cfg.format == config::ImuFormat::seed) {
     devices::encode_seed(
-        frame_index, s,
-        std::span<std::uint8_t, devices::kSeedFrameSize>(frame, devices::kSeedFrameSize));
+        counter, s, std::span<std::uint8_t, devices::kSeedFrameSize>(frame, devices::kSeedFrameSize));
   } else {
     devices::ExtendedFrame f;
     f.flags = static_cast<std::uint16_t>(
         (cfg.trigger == config::ImuTrigger::data_ready ? devices::kFlagDataReady : 0) |
         (gap_before ? devices::kFlagGapBefore : 0));
-    f.counter = frame_index;
+    f.counter = counter;
     f.ts_ns = ts_ns;
     f.sample = s;
     devices::encode_extended(f, std::span<std::uint8_t, devices::kExtendedFrameSize>(
                                     frame, devices::kExtendedFrameSize));
   }
-  ++frame_index;
-  if (ring.write(std::as_bytes(std::span(frame, frame_bytes)))) {
+  ++frame_number;
+  if (ring.write(std::as_bytes(std::span(record, record_bytes)))) {
     bump(frames);
     gap_before = false;
   } else {
-    bump(overruns);  // the loop fell more than buffer_ms behind
+    bump(overruns);  // the loop fell more than buffer_ms behind; the number stays used
     gap_before = true;
   }
   wake.set();
@@ -185,17 +194,39 @@ void ImuStream::sample(std::uint64_t ts_ns) noexcept {
 
 bool ImuStream::on_edge(std::uint16_t, bool level, const gpio::RawEdge& edge,
                         std::int64_t&) noexcept {
-  if (level) sample(edge.timestamp_ns);
+  if (!level) return false;
+  // Data-ready edges the kernel dropped (its FIFO overflowed) were samples the chip made
+  // and nobody read: the line seqno says how many.
+  // Seqnos start at 1 per line request (so a lower one is a new request).
+  const std::uint32_t expected = edge.line_seqno > last_edge_seqno ? last_edge_seqno + 1 : 1;
+  const std::uint64_t dropped = edge.line_seqno > expected ? edge.line_seqno - expected : 0;
+  last_edge_seqno = edge.line_seqno;
+  bump(samples_due, dropped + 1);
+  if (dropped > 0) skip(dropped);
+  sample(edge.timestamp_ns);
   return false;  // data-ready edges are counted, not logged one by one
 }
 
 void ImuStream::on_tick(std::uint64_t expirations) noexcept {
+  bump(samples_due, expirations);
   if (expirations > 1) {
     bump(missed_ticks, expirations - 1);
-    bump(overruns, expirations - 1);
-    gap_before = true;
+    skip(expirations - 1);
   }
   sample(monotonic_ns());
+}
+
+PollStream::PollStream(const config::PollConfig& c, loop::EventLoop& loop)
+    : cfg(c), source(c), deadline(loop) {}
+
+PollStream::~PollStream() {
+  deadline.cancel();
+  read_op.abandon();  // before the fd and buffer it reads into go
+}
+
+std::uint64_t PollStream::deadline_ns() const noexcept {
+  // Before the next tick, so that the tick finds the read over and starts the next one.
+  return std::min<std::uint64_t>(std::uint64_t{cfg.interval_ms} * 750'000, std::uint64_t{kPollDeadlineMs} * 1'000'000);
 }
 
 }  // namespace gpioirq::app

@@ -3,6 +3,7 @@
 // LineSource), its decoder, its RT hook where it has urgent work, and its loop-side
 // figures (latency histogram, counters) that status and metrics report.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -23,6 +24,8 @@
 #include "devices/pulse_counter.hpp"
 #include "gpio/ingest_thread.hpp"
 #include "gpio/line_source.hpp"
+#include "loop/callback_completion.hpp"
+#include "loop/timer.hpp"
 
 namespace gpioirq::app {
 
@@ -124,26 +127,49 @@ struct CounterStream final : StreamBase, gpio::RtLineHook {
 
 // IMU: the RT thread reads one sample per data-ready edge or timer tick (a
 // non-allocating SMBus block read, or synthetic values on a sim bus) and writes one
-// frame into the RingIO; the loop appends whole blocks of frames to the IMU's file.
+// ring record (its 64-bit frame number, then the frame) into the RingIO; the loop
+// strips the numbers and appends whole blocks of frames to the IMU's file.
+//
+// Every sample due gets a frame number, taken or lost (a missed timer tick, a data-ready
+// edge the kernel dropped, an I2C error, a full ring), so the frame counter in the file
+// jumps over every loss. The loop learns each frame's full number from its ring record:
+// a jump is an imu_overrun GAP with exact bounds, whatever the counter's width in the
+// file; frames the file refuses are log_full GAPs spanning their numbers.
 struct ImuStream final : StreamBase, gpio::RtLineHook, gpio::RtTimerHook {
+  static constexpr std::size_t kNumberBytes = sizeof(std::uint64_t);  // ring record prefix
+
   ImuStream(const config::ImuConfig& c, core::ThreadSafeFlag& wake);
   config::ImuConfig cfg;
   core::ThreadSafeFlag& wake;
   bool simulated = false;
   devices::I2cDevice device;
   core::UniqueFd timer;  // trigger = timer
-  core::RingIO ring;
   std::size_t frame_bytes;
-  // RT thread writes, loop reads.
-  std::atomic<std::uint64_t> frames{0}, overruns{0}, i2c_errors{0}, missed_ticks{0};
+  std::size_t record_bytes;  // kNumberBytes + frame_bytes
+  core::RingIO ring;
+  // RT thread writes, loop reads. samples_due counts triggers (timer expirations, missed
+  // ones included; data-ready edges, kernel-dropped ones included) apart from the frame
+  // numbers, so that a loss that forgets to take a number shows as a mismatch.
+  std::atomic<std::uint64_t> samples_due{0}, frames{0}, overruns{0}, i2c_errors{0}, missed_ticks{0};
   std::atomic<bool> degraded{false};
-  std::uint32_t frame_index = 0;   // RT thread
-  std::uint32_t backoff_left = 0;  // RT thread: samples to skip after an I2C error
+  std::uint64_t frame_number = 0;       // RT thread (read by the loop only once it is stopped)
+  std::uint32_t last_edge_seqno = 0;    // RT thread: the last data-ready edge's line seqno
+  std::uint32_t backoff_left = 0;       // RT thread: samples to skip after an I2C error
   std::uint32_t backoff_next = 1;
   bool gap_before = false;
+
   // Loop side.
-  std::uint64_t frames_written = 0;
-  std::uint64_t overruns_logged = 0;
+  struct Run {  // frames first .. first + count - 1
+    std::uint64_t first = 0, count = 0;
+  };
+  std::uint64_t next_number = 0;           // the frame number the ring should give next
+  std::uint64_t frames_written = 0;        // accepted by the file (written or buffered)
+  std::uint64_t frames_lost_overrun = 0;   // numbers the ring never gave (imu_overrun GAPs)
+  std::uint64_t frames_lost_file = 0;      // refused by the file, or never written (log_full)
+  Run refused;                             // refused frames not yet in a GAP row (count 0: none)
+  std::vector<Run> unconfirmed;            // accepted frames the file may still lose, oldest first
+  bool finished = false;                   // finish(): final accounting done
+  bool file_healthy = true;                // as last told to the journal
   std::string file;
 
   // Opens and sets up the I2C device (nothing on a sim bus); throws std::system_error
@@ -152,16 +178,34 @@ struct ImuStream final : StreamBase, gpio::RtLineHook, gpio::RtTimerHook {
   void make_timer();  // the timerfd, unarmed: its fd joins the RT thread's poll set
   void arm_timer();   // just before the RT thread starts, so no tick is missed before it runs
   void sample(std::uint64_t ts_ns) noexcept;
+  void skip(std::uint64_t samples) noexcept;  // samples lost before they were read
   bool on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
                std::int64_t& value) noexcept override;
   int fd() const noexcept override { return timer.get(); }
   void on_tick(std::uint64_t expirations) noexcept override;
 };
 
+// A polled file, read through the loop so that no file can block it: each tick opens the
+// path non-blocking and submits one io_uring read with a deadline (3/4 of the interval, at
+// most kPollDeadlineMs); a read still running then is cancelled and counted as failed. A tick
+// that finds the previous read still in flight (a cancel the file did not honour) skips.
+// (A FIFO read waits for data even when opened non-blocking: io_uring polls it.)
 struct PollStream final : StreamBase {
-  explicit PollStream(const config::PollConfig& c) : cfg(c), source(c) {}
+  static constexpr std::uint32_t kPollDeadlineMs = 2000;
+
+  PollStream(const config::PollConfig& c, loop::EventLoop& loop);
+  ~PollStream();
   config::PollConfig cfg;
   devices::PolledSource source;
+  std::uint64_t ticks_skipped = 0;  // ticks that found the previous read still in flight
+  // The read in flight: its fd and buffer outlive read_op (declared before it).
+  core::UniqueFd fd;
+  std::array<char, devices::PolledSource::kMaxFileBytes> buffer{};
+  bool timed_out = false;  // the deadline passed: the read's own result is ignored
+  loop::CallbackCompletion read_op;
+  loop::Timer deadline;
+
+  std::uint64_t deadline_ns() const noexcept;
 };
 
 }  // namespace gpioirq::app

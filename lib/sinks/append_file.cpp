@@ -222,6 +222,12 @@ std::size_t AppendFile::room() const noexcept {
   return closed_ || active_.size() >= active_limit_ ? 0 : active_limit_ - active_.size();
 }
 
+std::size_t AppendFile::unwritten_record_bytes() const noexcept {
+  std::size_t job_left = 0;
+  if (job_active_) job_left = job_.size() - (job_pos_ > preamble_.size() ? job_pos_ - preamble_.size() : 0);
+  return active_.size() + job_left;
+}
+
 void AppendFile::flush() noexcept {
   flush_requested_ = true;
   pump();

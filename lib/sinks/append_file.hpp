@@ -138,6 +138,9 @@ class AppendFile {
   bool append(std::string_view record) noexcept;
   // Bytes that append() would accept right now without starting a write.
   std::size_t room() const noexcept;
+  // Bytes of accepted records not yet in the file (a new file's preamble not counted):
+  // after a close() whose writes failed, the records lost.
+  std::size_t unwritten_record_bytes() const noexcept;
 
   // Starts writing what is buffered, if no write is in flight (else right after it).
   void flush() noexcept;

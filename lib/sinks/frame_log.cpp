@@ -95,6 +95,11 @@ bool FrameLog::append_frames(std::span<const std::uint8_t> frames) noexcept {
   return true;
 }
 
+std::uint64_t FrameLog::unwritten_frames() const noexcept {
+  const std::size_t fs = frame_size();
+  return (file_.unwritten_record_bytes() + fs - 1) / fs;  // a frame written in part is not in the file
+}
+
 FrameLogStatus FrameLog::status() const noexcept {
   FrameLogStatus s = counts_;
   s.file = file_.status();

@@ -60,6 +60,9 @@ class FrameLog final : private FileFormatHooks {
   // Appends whole frames (size a multiple of frame_size()), all or none. false: refused
   // and counted; the caller reports them (a GAP record with reason log_full).
   bool append_frames(std::span<const std::uint8_t> frames) noexcept;
+  // Frames accepted and not (wholly) in the file yet: those a failing disk still holds
+  // back; after close(), the frames it lost (the last ones accepted).
+  std::uint64_t unwritten_frames() const noexcept;
 
   // See AppendFile::reopen(): a new file begins with a new header (and start time pair);
   // the frame counter carries on. 1: reopened, 0: unchanged, -errno: the open failed.

@@ -68,7 +68,8 @@ enum class GapReason : std::uint8_t {
 enum class GapUnit : std::uint8_t { line_seqno, seqno, frame, ts_ns };
 
 // `lost` records were lost strictly between `from` and `to` (the last one seen before
-// the loss and the first one seen after it, in `unit`).
+// the loss and the first one seen after it, in `unit`). No `from` (an empty field): the
+// loss began at the very first record (an IMU's frame 0).
 struct GapEntry {
   std::uint64_t ts_ns = 0;  // CLOCK_MONOTONIC, when the loss was detected
   GapReason reason = GapReason::kernel_fifo;
@@ -78,7 +79,7 @@ struct GapEntry {
   std::optional<std::uint32_t> offset;
   std::uint64_t lost = 0;
   GapUnit unit = GapUnit::seqno;
-  std::uint64_t from = 0;
+  std::optional<std::uint64_t> from = 0;
   std::uint64_t to = 0;
 };
 

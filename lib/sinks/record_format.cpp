@@ -234,7 +234,7 @@ void layout(Row& row, const GapEntry& e) {
   row.text(kKind, to_string(e.reason));
   row.text(kUnit, to_string(e.unit));
   row.integer(kLost, e.lost);
-  row.integer(kFrom, e.from);
+  if (e.from) row.integer(kFrom, *e.from);
   row.integer(kTo, e.to);
 }
 

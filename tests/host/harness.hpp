@@ -146,7 +146,8 @@ struct LogRecord {
   std::int64_t ts_ns = 0;
   std::int64_t offset = -1;
   std::int64_t line_seqno = 0, seqno = 0;
-  std::int64_t lost = 0, from = 0, to = 0;
+  std::int64_t lost = 0, to = 0;
+  std::int64_t from = -1;  // -1: the field was empty (a loss from an IMU's frame 0 on)
   std::optional<std::int64_t> int_value() const;
 };
 

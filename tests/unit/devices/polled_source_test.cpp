@@ -3,6 +3,8 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_floating_point.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdio>
@@ -76,4 +78,38 @@ TEST_CASE("polled source: errors are values with errno and the path", "[poll]") 
   c.path = junk.path;
   PolledSource src2(c);
   CHECK(src2.poll().error == EINVAL);
+}
+
+TEST_CASE("polled source: a FIFO without a writer opens and fails at once, state changes once", "[poll]") {
+  char tmpl[] = "/tmp/gpioirq-fifo-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string path = std::string(tmpl) + "/fifo";
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  PollConfig c;
+  c.path = path;
+  PolledSource src(c);
+  // open(2) without O_NONBLOCK would wait here for a writer, for good.
+  CHECK(src.poll().error == ENODATA);
+  CHECK(src.state_changed());
+  CHECK(src.poll().error == ENODATA);
+  CHECK_FALSE(src.state_changed());  // the same failure again: no new log row
+  CHECK(src.consecutive_failures() == 2);
+  CHECK(src.last_ok_ns() == 0);
+
+  const int writer = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(writer >= 0);
+  CHECK(src.poll().error == EAGAIN);  // a writer, no data yet: no wait either
+  CHECK(src.state_changed());
+  REQUIRE(::write(writer, "21\n", 3) == 3);
+  const auto& r = src.poll();
+  CHECK(r.ok());
+  CHECK(r.raw == 21.0);
+  CHECK(src.state_changed());
+  CHECK(src.consecutive_failures() == 0);
+  CHECK(src.last_ok_ns() > 0);
+  CHECK(src.reads() == 4);
+  CHECK(src.errors() == 3);
+  ::close(writer);
+  std::remove(path.c_str());
+  ::rmdir(tmpl);
 }

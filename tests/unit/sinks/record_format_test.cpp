@@ -163,3 +163,22 @@ TEST_CASE("Real values use the shortest exact form", "[format]") {
   CHECK(std::stod(rows[0][11]) == 1.0 / 3.0);
   CHECK(std::stod(rows[0][12]) == 1e21);
 }
+
+TEST_CASE("A frame GAP from frame 0 on has no `from`: empty in CSV, absent in JSONL", "[format]") {
+  GapEntry g;
+  g.ts_ns = 9;
+  g.reason = GapReason::log_full;
+  g.device = "imu0";
+  g.offset.reset();
+  g.lost = 100;
+  g.unit = GapUnit::frame;
+  g.from.reset();
+  g.to = 100;
+  CHECK(csv(g) == "GAP,9,,imu0,,,,,,,log_full,,,frame,100,,100,,\n");
+  const auto j = jsonl(g);
+  CHECK_FALSE(j.contains("from"));
+  CHECK(j.at("to") == 100);
+  g.from = 0;  // frame 0 kept, 1 .. 99 lost
+  g.lost = 99;
+  CHECK(csv(g) == "GAP,9,,imu0,,,,,,,log_full,,,frame,99,0,100,,\n");
+}
