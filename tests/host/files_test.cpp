@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include "harness.hpp"
@@ -125,12 +126,27 @@ void check_nothing_lost(const Daemon& d, const std::string& moved_log, const std
   const Decoded old_frames = decode(moved_imu);
   const Decoded new_frames = decode(d.log_dir() + "/imu0.imu");
   INFO("decode old: " << old_frames.err << "decode new: " << new_frames.err);
-  CHECK(old_frames.exit_code == 0);
-  CHECK(new_frames.exit_code == 0);
   REQUIRE_FALSE(old_frames.counters.empty());
   REQUIRE_FALSE(new_frames.counters.empty());
   CHECK(old_frames.counters.front() == 0);
-  CHECK(new_frames.counters.front() == old_frames.counters.back() + 1);
+  // On a loaded machine the timer IMU may miss ticks: its counter then jumps (decode exits
+  // 6), and each jump must be exactly an imu_overrun GAP row's span. Nothing else may.
+  std::set<std::pair<std::int64_t, std::int64_t>> frame_gaps;
+  for (const auto* log : {&old_log, &new_log})
+    for (const auto& r : *log)
+      if (r.type == "GAP" && r.device == "imu0" && r.unit == "frame") frame_gaps.emplace(r.from, r.to);
+  std::vector<std::uint64_t> counters = old_frames.counters;
+  counters.insert(counters.end(), new_frames.counters.begin(), new_frames.counters.end());
+  std::size_t jumps = 0;
+  for (std::size_t i = 1; i < counters.size(); ++i) {
+    if (counters[i] == counters[i - 1] + 1) continue;
+    ++jumps;
+    INFO("frame counter jumps from " << counters[i - 1] << " to " << counters[i]);
+    CHECK(frame_gaps.count({static_cast<std::int64_t>(counters[i - 1]), static_cast<std::int64_t>(counters[i])}) == 1);
+  }
+  CHECK(jumps == frame_gaps.size());
+  CHECK((old_frames.exit_code == 0 || (old_frames.exit_code == 6 && jumps > 0)));
+  CHECK((new_frames.exit_code == 0 || (new_frames.exit_code == 6 && jumps > 0)));
   bool imu_marker = false;
   for (const auto& r : new_log)
     imu_marker |=
