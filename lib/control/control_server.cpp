@@ -385,6 +385,10 @@ void ControlServer::serve_line(Session& s, std::string_view line) {
     // validate_request() has checked that `names` is an array of strings.
     if (const auto names = request.find("names"); names != request.end())
       for (const auto& name : *names) s.names_.push_back(name.get_ref<const std::string&>());
+    // Each event is matched against the filter: a 64 KiB line repeating one name 9000
+    // times must not make every event of the daemon cost 9000 comparisons.
+    std::sort(s.names_.begin(), s.names_.end());
+    s.names_.erase(std::unique(s.names_.begin(), s.names_.end()), s.names_.end());
     if (!s.monitor_) {
       s.monitor_ = true;
       monitors_.push_back(&s);

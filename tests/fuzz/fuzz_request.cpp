@@ -44,6 +44,11 @@ gpioirq::app::Daemon& daemon() {
     const auto dir = std::filesystem::temp_directory_path() /
                      ("gpioirq-fuzz-request-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
+    static const std::filesystem::path scratch = dir;
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(scratch, ec);
+    });
     const std::string text = "[daemon]\nlog_dir = \"" + dir.string() + "\"\nsocket_path = \"" +
                              (dir / "ctl.sock").string() + R"("
 rt_priority = 0
