@@ -385,31 +385,41 @@ TEST_CASE("out of fds, the next client is told 'too many clients' instead of wai
   ServerFixture fx(options);
   TestClient first(fx.socket_path());
   CHECK(first.ask(request_line("status")).at("ok") == true);
+  // While the table is full this thread makes no Catch2 check: UBSan's vptr check opens a
+  // pipe to probe memory, and with no fd free it reports a false "invalid vptr". Results
+  // are kept and checked once the fds are back.
   std::vector<gpioirq::core::UniqueFd> filler;
-  for (;;) {
+  int fill_errno = 0;
+  while (filler.size() < 200) {
     const int fd = ::fcntl(first.fd(), F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
-      REQUIRE(errno == EMFILE);
+      fill_errno = errno;
       break;
     }
     filler.emplace_back(fd);
-    REQUIRE(filler.size() < 200);
   }
   filler.pop_back();  // room for the next client's own socket, and no more
   TestClient late(fx.socket_path());
-  CHECK(error_of(late.read_json()) == "too many clients (100); try again later");
-  CHECK_FALSE(late.read_line().has_value());
-  CHECK(first.ask(request_line("imu")).at("handled") == "imu");
-  auto stats = fx.stats();
-  CHECK(stats.closed_by(CloseReason::over_capacity) == 1);
-  CHECK(stats.accept_errors <= 2);  // one EMFILE per refused client, no retry loop
-  // Fds back: new clients are served again.
+  const auto refusal = late.read_line();
+  const auto after_refusal = late.read_line();
+  first.send(request_line("imu"));  // an existing client, served while fds are out
+  const auto imu = first.read_line();
   filler.clear();
+  const auto stats_out_of_fds = fx.stats();
+
+  REQUIRE(fill_errno == EMFILE);
+  REQUIRE(refusal.has_value());
+  CHECK(error_of(nlohmann::json::parse(*refusal)) == "too many clients (100); try again later");
+  CHECK_FALSE(after_refusal.has_value());
+  REQUIRE(imu.has_value());
+  CHECK(nlohmann::json::parse(*imu).at("handled") == "imu");
+  CHECK(stats_out_of_fds.closed_by(CloseReason::over_capacity) == 1);
+  CHECK(stats_out_of_fds.accept_errors <= 2);  // one EMFILE per refused client, no retry loop
+  // Fds back: new clients are served again.
   late.close();
   TestClient again(fx.socket_path());
   CHECK(again.ask(request_line("status")).at("ok") == true);
-  stats = fx.stats();
-  CHECK(stats.clients == 2);
+  CHECK(fx.stats().clients == 2);
 }
 
 TEST_CASE("a slow monitor client is dropped while a fast one keeps receiving",
