@@ -27,6 +27,7 @@
 #include "loop/timer.hpp"
 #include "sinks/event_log.hpp"
 #include "sinks/frame_log.hpp"
+#include "sinks/previous_run.hpp"
 #include "sinks/log_dir.hpp"
 
 namespace gpioirq::app {
@@ -139,6 +140,11 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
   if (const std::string problem = sinks::prepare_log_dir(cfg_.daemon.log_dir); !problem.empty())
     throw config::ConfigError(problem);
   event_log_ = std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));
+  run_marker_ = std::make_unique<sinks::RunMarker>(cfg_.daemon.log_dir);
+  previous_run_unstopped_ = run_marker_->previous_run_unstopped();
+  if (const int err = run_marker_->mark_running(); err < 0)
+    spdlog::warn("cannot make the run marker in {}: {} (a kill -9 will not be reported by the next run)",
+                 cfg_.daemon.log_dir, std::strerror(-err));
   if (const int err = event_log_->open(); err < 0)
     throw_open_error("the event log", event_log_->options().path, err);
   ingest_ = std::make_unique<gpio::IngestThread>(
@@ -937,7 +943,19 @@ int Daemon::run(const RunOptions& options) {
   for (auto& b : buttons_) arm_button_timer(*b);
   for (auto& p : polls_) start_poll(*p);
 
-  event_log_->marker(sinks::MarkerType::start, cfg_.file);
+  if (previous_run_unstopped_) {
+    // Killed (SIGKILL), crashed or the power lost: what that run had read but not yet
+    // written, and the edges the kernel still held for it, are gone and cannot be counted.
+    // Said here, so that the loss is not silent.
+    spdlog::warn("the previous run ended without a STOP record (killed or crashed): what it had not yet "
+                 "written to {} is lost",
+                 event_log_->options().path);
+    event_log_->marker(sinks::MarkerType::start,
+                       cfg_.file + "; the previous run ended without a STOP record (killed or crashed): what it "
+                                   "had read but not yet written is lost, uncounted");
+  } else {
+    event_log_->marker(sinks::MarkerType::start, cfg_.file);
+  }
 
   flush_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
     drain_imus(true);  // the event log keeps its own sync interval
@@ -988,6 +1006,7 @@ void Daemon::shutdown() {
   control_->stop();
   event_log_->close();  // flushes and fdatasyncs
   for (auto& f : frame_logs_) f->close();
+  run_marker_->mark_stopped();  // last: everything is on disk
 }
 
 nlohmann::json Daemon::reopen_logs(const std::string& reason, bool only_lost) {
@@ -1201,6 +1220,7 @@ nlohmann::json Daemon::status() const {
   return {{"version", kVersion},
           {"pid", ::getpid()},
           {"devices_down", std::move(down)},
+          {"previous_run_unstopped", previous_run_unstopped_},
           {"device_outages", outages},
           {"uptime_s", static_cast<double>(now - started_mono_ns_) / 1e9},
           {"config", cfg_.file},

@@ -32,6 +32,7 @@ class ControlServer;
 namespace gpioirq::sinks {
 class EventLog;
 class FrameLog;
+class RunMarker;
 enum class GapReason : std::uint8_t;
 }
 
@@ -158,6 +159,8 @@ class Daemon final : public control::CommandHandler {
   bool io_workers_off_rt_cpu_ = false;
   int loop_priority_ = 0;  // SCHED_FIFO priority the loop thread got; 0: as started
   bool mlock_done_ = false;
+  std::unique_ptr<sinks::RunMarker> run_marker_;
+  bool previous_run_unstopped_ = false;  // the previous run did not stop cleanly
 };
 
 }  // namespace gpioirq::app

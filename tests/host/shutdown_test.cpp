@@ -202,3 +202,40 @@ TEST_CASE("run-seconds: the daemon stops by itself, exit 0, STOP last", "[host][
   while (last_not_time > 0 && log[last_not_time].type == "TIME") --last_not_time;
   CHECK(log[last_not_time].type == "STOP");
 }
+
+TEST_CASE("kill -9: the next run says the previous one ended without a STOP", "[host][shutdown]") {
+  // A run killed with SIGKILL cannot write what it still held; the next START row and
+  // status say so (the loss cannot be counted, but it is not silent). A clean stop after
+  // that is not reported the next time.
+  TempDir dir;
+  const std::string cfg = daemon_section() + sim_chip_section() +
+                          "[[counter]]\nname = \"flow\"\nchip = \"sim0\"\nline = 1\nsim_rate_hz = 500\n";
+  std::string events;
+  {
+    Daemon d(dir, cfg);
+    CHECK(d.ok("status").at("previous_run_unstopped") == false);
+    REQUIRE(wait_until([&] { return d.ok("counters").at("counters").at(0).at("count").get<int>() > 100; }, 10s));
+    events = d.event_log();
+    CHECK(d.stop(SIGKILL) == -SIGKILL);
+  }
+  {
+    Daemon d(dir, cfg);
+    CHECK(d.ok("status").at("previous_run_unstopped") == true);
+    CHECK(d.stop() == 0);
+    CHECK(d.stderr_text().find("the previous run ended without a STOP record") != std::string::npos);
+  }
+  {
+    Daemon d(dir, cfg);
+    CHECK(d.ok("status").at("previous_run_unstopped") == false);
+    CHECK(d.stop() == 0);
+  }
+  std::vector<std::string> starts;
+  for (const auto& r : read_event_log(events))
+    if (r.type == "START") starts.push_back(r.info);
+  // The killed run's own START may never have reached the file (it was killed within a
+  // second of starting): the next two runs' START rows are the last two.
+  REQUIRE(starts.size() >= 2);
+  CHECK(starts[starts.size() - 2].find("the previous run ended without a STOP record (killed or crashed)") !=
+        std::string::npos);
+  CHECK(starts.back().find("previous run") == std::string::npos);
+}
