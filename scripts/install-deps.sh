@@ -19,6 +19,7 @@ common=(
   python3 util-linux procps
   systemd  # systemd-analyze, which the host:systemd_unit test parses the unit with
   systemd-container  # systemd-nspawn: host:systemd_service boots systemd as PID 1 to run the unit
+  clang-14 libfuzzer-14-dev  # the libFuzzer build of tests/fuzz (scripts/test.sh, scripts/fuzz.sh)
 )
 # Packages that Debian 12 only has new enough in bookworm-backports.
 backported=(libgpiod-dev gpiod catch2)

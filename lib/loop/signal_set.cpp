@@ -25,7 +25,9 @@ sigset_t make_mask(std::initializer_list<int> signals) {
 }  // namespace
 
 SignalSet::SignalSet(EventLoop& loop, std::initializer_list<int> signals, Callback callback)
-    : ReadWatcher(loop, infos_.data(), sizeof infos_), callback_(std::move(callback)) {
+    // &infos_, not infos_.data(): the base is made before the member, and calling a member
+    // function of an object not yet made is undefined (clang: -Wuninitialized).
+    : ReadWatcher(loop, &infos_, sizeof infos_), callback_(std::move(callback)) {
   const sigset_t mask = make_mask(signals);
   if (const int err = ::pthread_sigmask(SIG_BLOCK, &mask, nullptr); err != 0) {
     throw std::system_error(err, std::system_category(), "pthread_sigmask");

@@ -152,8 +152,27 @@ FileFormatHooks::Verdict EventLog::inspect_existing(int fd, std::uint64_t size) 
                         : first.front() == '{';
   if (!ours) return Verdict{false, 0};
 
-  // Keep everything up to the last '\n': a crash may have left half a line.
+  // Keep everything up to the end of the last whole record: a crash may have left half a
+  // record. In JSON Lines that is the last '\n'. In CSV a quoted field may hold a line
+  // break (a config path in a START record can), so it is the last '\n' outside quotes,
+  // which takes reading the file from its start (once, at open).
   std::array<char, 64 * 1024> chunk{};
+  if (options_.format == config::LogFormat::csv) {
+    bool quoted = false;
+    std::uint64_t keep = 0;
+    for (std::uint64_t at = 0; at < size;) {
+      const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), size - at));
+      if (pread_full(fd, chunk.data(), len, at) != static_cast<ssize_t>(len)) {
+        return Verdict{true, size};  // unreadable: leave it as it is
+      }
+      for (std::size_t i = 0; i < len; ++i) {
+        if (chunk[i] == '"') quoted = !quoted;  // "" inside a quoted field toggles twice
+        if (chunk[i] == '\n' && !quoted) keep = at + i + 1;
+      }
+      at += len;
+    }
+    return Verdict{true, keep};  // 0: not one whole record: start the file again
+  }
   std::uint64_t end = size;
   while (end > 0) {
     const std::uint64_t start = end > chunk.size() ? end - chunk.size() : 0;

@@ -197,7 +197,12 @@ FrameDecodeSummary decode_frame_file(const std::string& path, std::ostream& csv)
   in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<std::size_t>(in.gcount()));
   const FrameFileHeader h = header_or_throw(head, path);
-  // A newer minor layout may have a longer header: skip to its end.
+  // A newer minor layout may have a longer header: skip to its end. A seek past the end
+  // of the file succeeds (and then reads nothing), so the size is checked first.
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (!in || size < static_cast<std::streamoff>(h.header_size))
+    throw std::runtime_error(path + ": header cut short");
   in.seekg(h.header_size);
   if (!in) throw std::runtime_error(path + ": header cut short");
   Decoder d(h, csv);

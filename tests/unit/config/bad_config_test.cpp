@@ -224,6 +224,13 @@ const BadFile bad_files[] = {
      "x.toml:3:7: TOML syntax error while parsing key-value pair: cannot redefine existing integer 'cpu'"},
     {"unterminated string", "[daemon]\nlog_dir = \"/var/log\n",
      "x.toml:2:20: TOML syntax error while parsing string: unescaped control characters other than TAB (U+0009) are explicitly prohibited"},
+
+    // Line breaks and control characters from the file are escaped: the message stays one
+    // line (found by tests/fuzz/fuzz_config; regressions/fuzz_config/).
+    {"toml++ quoting a line break it read", "[daemon]\nmlock = fal\n",
+     "x.toml:2:12: TOML syntax error while parsing boolean: expected 'false', saw 'fal\\n'"},
+    {"a line break and a control character in an unknown key", "[daemon]\n\"a\\nb\\u0001\" = 1\n",
+     "x.toml:2:1: daemon: key 'a\\nb\\x01' is unknown"},
 };
 // clang-format on
 

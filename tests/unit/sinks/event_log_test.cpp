@@ -210,6 +210,28 @@ TEST_CASE("Reopening cuts a partial last line and continues the file", "[eventlo
   CHECK(rows[2][9] == "5");
 }
 
+TEST_CASE("Reopening cuts a partial last record inside a quoted line break", "[eventlog]") {
+  // Found by tests/fuzz/fuzz_event_log: the cut was at the last '\n' even when it was
+  // inside a quoted field, leaving an open quote that swallowed every record after it.
+  sinks_test::TempDir dir;
+  auto loop = sinks_test::make_loop();
+  const EventLogOptions o = options_for(dir, config::LogFormat::csv);
+  const std::string good = std::string(csv_header()) +
+                           "START,100,1700000000000000000,,,,,,,,,,,,,,,0.1.0,\"/etc/a, b.toml\"\n";
+  const std::string partial = "START,200,1700000000000000001,,,,,,,,,,,,,,,0.1.0,\"/etc/a\nb";
+  sinks_test::write_file(o.path, good + partial);  // a crash inside a config path with '\n'
+  EventLog log(*loop, o);
+  REQUIRE(log.open() == 0);
+  CHECK(log.status().file.cut_bytes == partial.size());
+  REQUIRE(log.edge(edge(5)));
+  REQUIRE(log.close() == 0);
+  const auto rows = gpioirq_test::parse_csv(read_file(o.path));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1][18] == "/etc/a, b.toml");
+  CHECK(rows[2][0] == "EDGE");
+  CHECK(rows[2][9] == "5");
+}
+
 TEST_CASE("A file in the other format is rotated away, not appended to", "[eventlog]") {
   sinks_test::TempDir dir;
   auto loop = sinks_test::make_loop();

@@ -199,6 +199,23 @@ TEST_CASE("Decoding a known seed file: 14-bit counter wraps without a discontinu
   CHECK(s.missing_frames == 1);
 }
 
+TEST_CASE("A header_size past the end of the file is an error, from a file as from memory",
+          "[framelog][decode]") {
+  // Found by tests/fuzz/fuzz_frame_decoder: decode_frame_file seeked past the end, read
+  // nothing and reported a whole file of 0 frames; decode_frame_bytes threw.
+  const auto head = encode_frame_file_header(identity(config::ImuFormat::extended));
+  std::vector<std::uint8_t> file(head.begin(), head.end());
+  file[10] = 0x00;  // header_size (bytes 10..11, little-endian) = 4096: a newer, longer header
+  file[11] = 0x10;
+  put_ext(file, 0);
+  sinks_test::TempDir dir;
+  const std::string path = dir.file("long-header.imu");
+  sinks_test::write_file(path, std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
+  std::ostringstream out;
+  CHECK_THROWS_AS(decode_frame_file(path, out), std::runtime_error);
+  CHECK_THROWS_AS(decode_frame_bytes(file, out), std::runtime_error);
+}
+
 TEST_CASE("FrameLog writes a header, then the frames as given", "[framelog]") {
   sinks_test::TempDir dir;
   auto loop = sinks_test::make_loop();
