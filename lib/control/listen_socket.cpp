@@ -56,12 +56,23 @@ void remove_stale(const std::string& path, const sockaddr_un& addr) {
   if (!S_ISSOCK(st.st_mode))
     throw std::runtime_error("control socket: '" + path +
                              "' exists and is not a socket; not replacing it");
-  core::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!probe) fail("socket()", errno);
-  if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0)
-    throw std::runtime_error("control socket: another process is listening on '" + path +
-                             "' (is gpioirqd already running?)");
-  const int err = errno;
+  // A daemon that was just killed (kill -9, then an immediate restart) can still accept for
+  // a moment: its io_uring's pending accept keeps the socket open until the kernel has torn
+  // the ring down, after the process is gone. So a listener must still be there after 2 s
+  // of probing to count as another running daemon.
+  int err = 0;
+  for (int attempt = 0;; ++attempt) {
+    core::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!probe) fail("socket()", errno);
+    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+      err = errno;
+      break;
+    }
+    if (attempt == 40)
+      throw std::runtime_error("control socket: another process is listening on '" + path +
+                               "' (is gpioirqd already running?)");
+    ::usleep(50'000);
+  }
   if (err != ECONNREFUSED && err != ENOENT)
     fail("cannot probe existing socket '" + path + "'", err);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
