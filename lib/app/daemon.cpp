@@ -1005,6 +1005,12 @@ void Daemon::shutdown() {
   event_log_->marker(sinks::MarkerType::stop);
   control_->stop();
   event_log_->close();  // flushes and fdatasyncs
+  if (const std::size_t left = event_log_->unwritten_bytes(); left > 0)
+    // The event log is where losses are written down; when it cannot take its own last
+    // records (the disk still full), the journal is the only place left to say so.
+    spdlog::error("the event log {} could not be written at the stop: {} bytes of its last records are lost ({})",
+                  event_log_->options().path, left,
+                  std::strerror(event_log_->status().file.last_error));
   for (auto& f : frame_logs_) f->close();
   run_marker_->mark_stopped();  // last: everything is on disk
 }

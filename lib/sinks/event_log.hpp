@@ -81,6 +81,8 @@ class EventLog final : private FileFormatHooks {
 
   // See AppendFile. close() first writes the GAP record of a pending loss.
   void flush() noexcept { file_.flush(); }
+  // Bytes of records accepted but not on disk (after close(): those it could not write).
+  std::size_t unwritten_bytes() const noexcept { return file_.unwritten_record_bytes(); }
   int flush_and_sync_blocking() noexcept { return file_.flush_and_sync_blocking(); }
   int close() noexcept;
 

@@ -345,3 +345,30 @@ TEST_CASE("IMU: missed timer ticks and ring overruns advance the frame counter (
   CHECK(totals_lost(d, "imu0") == ready.lost);
   CHECK(totals_lost(d, "imu1") == timer.lost);
 }
+
+TEST_CASE("The event log's disk still full at the stop: the journal says how much of it was lost",
+          "[host][imu]") {
+  // The event log is where losses are written down; records it cannot write at the stop
+  // have no other place than the journal (stderr here), which must say so and how much.
+  TempDir dir;
+  Mounts mounts;
+  if (const int err = mounts.tmpfs(dir.file("logs"), 1u << 20); err != 0)
+    SKIP("cannot mount a tmpfs for the log directory (" << std::strerror(err)
+                                                        << "): needs root / CAP_SYS_ADMIN");
+  Daemon d(dir, daemon_section("log_edges = true\nflush_interval_ms = 200") + sim_chip_section() +
+                    "[[counter]]\nname = \"flow\"\nchip = \"sim0\"\nline = 1\nsim_rate_hz = 2000\n");
+  fill(d.log_dir() + "/filler");
+  // Edges keep coming: their rows pile up in the log's buffer, which the disk refuses.
+  REQUIRE(wait_until([&] { return !d.ok("status").at("log").at("healthy").get<bool>(); }, 10s, 100ms));
+  const auto edges_then = d.ok("counters").at("counters").at(0).at("count").get<std::uint64_t>();
+  REQUIRE(wait_until(
+      [&] { return d.ok("counters").at("counters").at(0).at("count").get<std::uint64_t>() > edges_then + 200; },
+      10s));
+  CHECK(d.stop() == 0);
+  const std::string err = d.stderr_text();
+  INFO(err);
+  const auto at = err.find("could not be written at the stop: ");
+  REQUIRE(at != std::string::npos);
+  const std::uint64_t bytes = std::stoull(err.substr(at + std::string("could not be written at the stop: ").size()));
+  CHECK(bytes > 0);
+}

@@ -47,15 +47,9 @@ edge_train -q -r 2000 -n "$PRE" "$A" "$B" || fail "edge_train (before)"
 wait_until 15 "gpioirqd to read the first $PRE edges" edges_read "$PRE"
 check "position $(enc position) = $PRE before the overflow" [ "$(enc position)" = "$PRE" ]
 
-all_stopped() {
-  for _s in /proc/"$DAEMON_PID"/task/*/stat; do
-    [ "$(sed 's/.*) //' "$_s" | cut -d' ' -f1)" = T ] || return 1
-  done
-}
-kill -STOP "$DAEMON_PID"
-wait_until 10 "every gpioirqd thread to stop" all_stopped
+daemon_freeze
 edge_train -q -r 0 -n "$BURST" "$A" "$B" || fail "edge_train (burst)"
-kill -CONT "$DAEMON_PID"
+daemon_thaw
 wait_until 15 "gpioirqd to read what the FIFO kept" edges_read $((PRE + FIFO))
 P0=$(enc position)
 BOUND=$(enc position_error_bound)

@@ -48,18 +48,10 @@ both_read() { line_edges_are burst line "$1" && line_edges_are calm line "$2"; }
 edge_train -r 2000 -n "$PRE" "$BURST_PULL" "$CALM_PULL" || fail "edge_train (before)"
 wait_until 15 "gpioirqd to read the first $PRE edges" both_read "$PRE" "$PRE"
 
-# Stop every thread of the daemon and make sure they are stopped before the burst.
-all_stopped() {
-  for _s in /proc/"$DAEMON_PID"/task/*/stat; do
-    [ "$(sed 's/.*) //' "$_s" | cut -d' ' -f1)" = T ] || return 1
-  done
-}
-kill -STOP "$DAEMON_PID"
-wait_until 10 "every gpioirqd thread to stop" all_stopped
-echo "gpioirqd stopped ($(ls /proc/"$DAEMON_PID"/task | wc -l) threads)"
+daemon_freeze
 edge_train -r 0 -n "$BURST" "$BURST_PULL" || fail "edge_train (burst)"
 edge_train -r 0 -n "$CALM" "$CALM_PULL" || fail "edge_train (calm)"
-kill -CONT "$DAEMON_PID"
+daemon_thaw
 wait_until 15 "gpioirqd to read what the FIFOs kept" both_read $((PRE + FIFO)) $((PRE + CALM))
 
 edge_train -r 2000 -n "$POST" "$BURST_PULL" "$CALM_PULL" || fail "edge_train (after)"

@@ -232,6 +232,20 @@ daemon_stop() {
   check "gpioirqd exits 0 on SIGTERM (got $WAIT_RC)" [ "$WAIT_RC" = 0 ]
 }
 
+# daemon_freeze: SIGSTOP the daemon and wait until every one of its threads is stopped, so
+# that nothing reads the kernel's FIFOs until daemon_thaw (SIGCONT).
+daemon_freeze() {
+  kill -STOP "$DAEMON_PID"
+  wait_until 10 "every gpioirqd thread to stop" _daemon_all_stopped
+  echo "gpioirqd stopped ($(ls /proc/"$DAEMON_PID"/task | wc -l) threads)"
+}
+_daemon_all_stopped() {
+  for _s in /proc/"$DAEMON_PID"/task/*/stat; do
+    [ "$(sed 's/.*) //' "$_s" | cut -d' ' -f1)" = T ] || return 1
+  done
+}
+daemon_thaw() { kill -CONT "$DAEMON_PID"; }
+
 # ctl_json FILE CMD...: `gpioirqctl --json CMD...` into FILE (fails on an error).
 ctl_json() {
   _f="$1"; shift
