@@ -17,17 +17,24 @@ config=$root/config/demo.toml
 
 if [[ ${GPIOIRQ_DEMO_PREBUILT:-0} == 1 ]]; then
   echo "== using the binaries in $build"
-elif ! scripts/install-deps.sh --check >/dev/null 2>&1; then
+elif ! scripts/install-deps.sh --build --check >/dev/null 2>&1; then
+  # Only what building the two programs needs: no test frameworks, qemu or kernel source
+  # (scripts/test.sh installs those).
   if [[ $(id -u) -eq 0 ]]; then
-    scripts/install-deps.sh
+    scripts/install-deps.sh --build
   else
-    scripts/install-deps.sh --check || { echo "demo.sh: run as root to install the above" >&2; exit 1; }
+    scripts/install-deps.sh --build --check || { echo "demo.sh: run as root to install the above" >&2; exit 1; }
   fi
 fi
 
 if [[ ${GPIOIRQ_DEMO_PREBUILT:-0} != 1 ]]; then
   echo "== building gpioirqd and gpioirqctl ($build)"
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  if [[ -f $build/CMakeCache.txt ]]; then
+    cmake -S . -B "$build" >/dev/null  # as configured before (scripts/test.sh: with tests)
+  else
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPIOIRQ_TESTS=OFF \
+      -DGPIOIRQ_BENCHMARKS=OFF -DGPIOIRQ_VM_TESTS=OFF -DGPIOIRQ_MANPAGES=OFF >/dev/null
+  fi
   cmake --build "$build" -j"$(nproc)" --target gpioirqd gpioirqctl
 fi
 daemon=$build/daemon/gpioirqd

@@ -1,27 +1,55 @@
 #!/usr/bin/env bash
-# Installs what gpioirq needs to build, test and run its VM tests, from Debian's
-# archive only. Idempotent: prints what it changes, and nothing when all is there.
-#   scripts/install-deps.sh          build + test + VM dependencies
-#   scripts/install-deps.sh --check  exit 1 and list what is missing, change nothing
+# Installs what gpioirq needs, from Debian's archive only. Idempotent: prints what it
+# changes, and nothing when all is there.
+#   scripts/install-deps.sh            everything: build, every test tier, VM, package test
+#   scripts/install-deps.sh --build    only what building gpioirqd and gpioirqctl needs (a
+#                                      board building from source: no test frameworks,
+#                                      no qemu, no kernel source)
+#   scripts/install-deps.sh --package  --build, plus what scripts/package.sh needs
+#   add --check to any of these: exit 1 and list what is missing, change nothing
 set -euo pipefail
 
+mode=all
 check_only=0
-[[ "${1:-}" == "--check" ]] && check_only=1
+for arg in "$@"; do
+  case $arg in
+    --check) check_only=1 ;;
+    --build) mode=build ;;
+    --package) mode=package ;;
+    *) echo "install-deps: unknown option $arg (--build, --package, --check)" >&2; exit 2 ;;
+  esac
+done
 
-# Packages from the main suite on every supported release.
-common=(
-  build-essential cmake pkg-config git ca-certificates
+# What building the daemon and its client needs (and libgpiod-dev from backports, below).
+build=(
+  build-essential cmake pkg-config ca-certificates
   liburing-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libsystemd-dev
   nlohmann-json3-dev libcli11-dev
+)
+# What scripts/package.sh needs on top (debian/control's Build-Depends, and the tools).
+package=(
+  dpkg-dev debhelper
+  pandoc  # the man pages are made from docs/ at build time
+  lintian
+)
+# What the tests need on top.
+tests=(
+  git
   libbenchmark-dev libboost-dev libreaderwriterqueue-dev
   i2c-tools
   qemu-system-x86 busybox-static cpio gzip xz-utils bc bison flex libelf-dev libssl-dev
   python3 util-linux procps
   logrotate  # host:logrotate runs the shipped snippet (config/gpioirqd.logrotate) through it
   systemd  # systemd-analyze, which the host:systemd_unit test parses the unit with
-  systemd-container  # systemd-nspawn: host:systemd_service boots systemd as PID 1 to run the unit
+  systemd-container  # systemd-nspawn: host:systemd_service and package:install boot systemd
+  mmdebstrap  # package:install makes a clean Debian 12 root to install the .deb in
   clang-14 libfuzzer-14-dev  # the libFuzzer build of tests/fuzz (scripts/test.sh, scripts/fuzz.sh)
 )
+case $mode in
+  build) common=("${build[@]}") ;;
+  package) common=("${build[@]}" "${package[@]}") ;;
+  all) common=("${build[@]}" "${package[@]}" "${tests[@]}") ;;
+esac
 # Packages that Debian 12 only has new enough in bookworm-backports.
 backported=(libgpiod-dev gpiod catch2)
 # linux-source-6.12 lives in bookworm-backports on Debian 12 and in the main suite on 13.
@@ -56,9 +84,12 @@ catch2_ok() {
 read -r -a miss_common <<<"$(missing_of "${common[@]}")"
 miss_back=()
 gpiod_ok || miss_back+=(libgpiod-dev)
-gpiomon_ok || miss_back+=(gpiod)
-catch2_ok || miss_back+=(catch2)
-read -r -a miss_kernel <<<"$(missing_of "${kernel_source[@]}")"
+miss_kernel=()
+if [[ $mode == all ]]; then
+  gpiomon_ok || miss_back+=(gpiod)
+  catch2_ok || miss_back+=(catch2)
+  read -r -a miss_kernel <<<"$(missing_of "${kernel_source[@]}")"
+fi
 
 if ((${#miss_common[@]} + ${#miss_back[@]} + ${#miss_kernel[@]} == 0)); then
   echo "install-deps: everything is installed"
@@ -108,6 +139,8 @@ if ((${#miss_back[@]} + ${#miss_kernel[@]})); then
   fi
 fi
 gpiod_ok || { echo "install-deps: libgpiodcxx >= 2.1 still not found" >&2; exit 1; }
-catch2_ok || { echo "install-deps: Catch2 v3 still not found" >&2; exit 1; }
-gpiomon_ok || { echo "install-deps: gpiomon from libgpiod v2 still not found" >&2; exit 1; }
+if [[ $mode == all ]]; then
+  catch2_ok || { echo "install-deps: Catch2 v3 still not found" >&2; exit 1; }
+  gpiomon_ok || { echo "install-deps: gpiomon from libgpiod v2 still not found" >&2; exit 1; }
+fi
 echo "install-deps: done"

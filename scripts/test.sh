@@ -53,7 +53,8 @@ run_ctest() {  # dir, name, ctest args...
 total_all=0 failed_all=0 skipped_all=0
 
 echo "== build ($build)"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPIOIRQ_TESTS=ON -DGPIOIRQ_BENCHMARKS=ON \
+  -DGPIOIRQ_VM_TESTS=ON >/dev/null  # explicit: scripts/demo.sh may have made this build without tests
 cmake --build "$build" -j"$jobs"
 
 echo "== TSan build of the primitives ($tsan)"
@@ -82,13 +83,14 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest "$tsan" "tsan" 
 # too: any report ends that process with exit code 23 (no test expects 23), a leak
 # included (LeakSanitizer runs at exit). Left out: the vm label (not configured in this
 # build: a second real-kernel run would add half an hour and test the kernel, not memory
-# safety), bench (no sanitizer build), and host:systemd_unit / host:systemd_service, which
+# safety), bench (no sanitizer build), package (it builds the .deb from the sources with
+# Debian's flags, not from this build), and host:systemd_unit / host:systemd_service, which
 # check the installed unit file under real systemd (the main tier runs them; the code they
 # start is what the other host tests run here).
 echo "== tests under ASan+UBSan"
 ASAN_OPTIONS="exitcode=23:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-  run_ctest "$asan" "asan+ubsan" -j"$jobs" -LE '^(vm|bench)$' -E '^host:systemd_' "$@"
+  run_ctest "$asan" "asan+ubsan" -j"$jobs" -LE '^(vm|bench|package)$' -E '^host:systemd_' "$@"
 
 # The seed corpora and the regression inputs of every fuzz target, then libFuzzer for
 # GPIOIRQ_FUZZ_SECONDS a target (scripts/fuzz.sh runs one target longer).

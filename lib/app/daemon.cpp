@@ -19,6 +19,7 @@
 #include "config/config_diff.hpp"
 #include "config/config_error.hpp"
 #include "control/control_server.hpp"
+#include "control/peer_credentials.hpp"
 #include "gpio/gpiod_source.hpp"
 #include "gpio/sim_source.hpp"
 #include "loop/event_loop.hpp"
@@ -139,6 +140,13 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
                                                });
   if (const std::string problem = sinks::prepare_log_dir(cfg_.daemon.log_dir); !problem.empty())
     throw config::ConfigError(problem);
+  if (!cfg_.daemon.socket_group.empty()) {
+    // An unknown group is the control socket's error, said below with its advice.
+    if (const auto group = control::lookup_group(cfg_.daemon.socket_group))
+      if (const std::string problem = sinks::share_log_dir(cfg_.daemon.log_dir, *group); !problem.empty())
+        spdlog::warn("{}: members of socket_group '{}' cannot read the log files", problem,
+                     cfg_.daemon.socket_group);
+  }
   event_log_ = std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));
   run_marker_ = std::make_unique<sinks::RunMarker>(cfg_.daemon.log_dir);
   previous_run_unstopped_ = run_marker_->previous_run_unstopped();

@@ -112,7 +112,10 @@ ListenSocket::ListenSocket(const ListenSocketOptions& options) : path_(options.p
   if (group_ && ::chown(path_.c_str(), static_cast<uid_t>(-1), *group_) != 0) {
     const int err = errno;
     ::unlink(path_.c_str());
-    fail("cannot give '" + path_ + "' to group '" + options.group + "'", err);
+    // EPERM: a daemon that is not root may only give its files to its own groups.
+    fail("cannot give '" + path_ + "' to group '" + options.group + "'" +
+             (err == EPERM ? " (this daemon's user is not a member of it)" : ""),
+         err);
   }
   if (::listen(fd_.get(), options.backlog) != 0) {
     const int err = errno;

@@ -62,9 +62,9 @@ bool user_has_group(uid_t uid, gid_t primary, gid_t gid) {
 
 }  // namespace
 
-PrivilegePredicate default_privilege(std::optional<gid_t> group) {
-  return [group](const PeerCredentials& peer) {
-    if (peer.uid == 0) return true;
+PrivilegePredicate default_privilege(std::optional<gid_t> group, uid_t daemon_user) {
+  return [group, daemon_user](const PeerCredentials& peer) {
+    if (peer.uid == 0 || peer.uid == daemon_user) return true;
     if (!group) return false;
     if (peer.gid == *group) return true;
     if (auto in_proc = proc_has_group(peer.pid, *group)) return *in_proc;

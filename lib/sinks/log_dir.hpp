@@ -5,6 +5,8 @@
 // are opened without following links (append_file.hpp); this refuses the directory that
 // would make planting possible at all.
 
+#include <sys/types.h>
+
 #include <string>
 
 namespace gpioirq::sinks {
@@ -18,5 +20,13 @@ namespace gpioirq::sinks {
 //   process's effective user (others can then add names, but not replace or remove ours,
 //   and links they plant are refused at open).
 std::string prepare_log_dir(const std::string& dir);
+
+// Lets the socket group read the logs (`gpioirqctl decode` as a member of it): gives `dir`
+// (when this process owns it) to `group` with mode g+rx and the set-group-ID bit, so that
+// every file made in it later belongs to the group too (the files are 0640), and gives it
+// the files already there that this process owns. Nothing is made group-writable. Returns
+// "" when done, else one sentence saying what could not be done (not fatal: the logs are
+// still written, only the group cannot read them).
+std::string share_log_dir(const std::string& dir, gid_t group);
 
 }  // namespace gpioirq::sinks

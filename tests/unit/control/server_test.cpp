@@ -522,6 +522,12 @@ TEST_CASE("the default privilege rule: uid 0, the group, or a supplementary grou
   CHECK_FALSE(rule({.pid = 0, .uid = 65534, .gid = 65534, .privileged = false}));
   CHECK_FALSE(
       default_privilege(std::nullopt)({.pid = 0, .uid = 1000, .gid = 1000, .privileged = false}));
+  // The daemon's own user (a service running as user gpioirqd: `systemctl reload`, and
+  // gpioirqctl run as that user) without being in the group.
+  const auto as_service = default_privilege(gid_t{4242}, uid_t{999});
+  CHECK(as_service({.pid = 0, .uid = 999, .gid = 999, .privileged = false}));
+  CHECK(as_service({.pid = 0, .uid = 0, .gid = 0, .privileged = false}));
+  CHECK_FALSE(as_service({.pid = 0, .uid = 1000, .gid = 1000, .privileged = false}));
   // Supplementary groups come from /proc/<pid>/status: this process's own groups.
   std::vector<gid_t> groups(static_cast<std::size_t>(::getgroups(0, nullptr)));
   groups.resize(

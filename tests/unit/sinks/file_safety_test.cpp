@@ -351,3 +351,42 @@ TEST_CASE("A log_dir another user can write is refused with a sentence that says
     CHECK_FALSE(prepare_log_dir(logs).empty());
   }
 }
+
+TEST_CASE("share_log_dir lets the socket group read the logs, old and new, without writing",
+          "[files][logdir]") {
+  if (::geteuid() != 0) SKIP("needs root: gives files to a group this user is not in");
+  sinks_test::TempDir dir;
+  const std::string logs = dir.file("logs");
+  REQUIRE(prepare_log_dir(logs).empty());
+  REQUIRE(::chmod(logs.c_str(), 0700) == 0);
+  const std::string old_file = logs + "/events.csv.1";
+  write_file(old_file, "old");
+  const std::string outside = dir.file("outside");
+  write_file(outside, "not ours to change");
+  REQUIRE(::symlink(outside.c_str(), (logs + "/link").c_str()) == 0);
+
+  constexpr gid_t kGroup = 4242;
+  CHECK(share_log_dir(logs, kGroup).empty());
+  struct stat st {};
+  REQUIRE(::stat(logs.c_str(), &st) == 0);
+  CHECK(st.st_gid == kGroup);
+  CHECK((st.st_mode & 07777) == (0750 | S_ISGID));
+  CHECK(prepare_log_dir(logs).empty());  // still fit for logs: not group-writable
+  REQUIRE(::stat(old_file.c_str(), &st) == 0);
+  CHECK(st.st_gid == kGroup);
+  REQUIRE(::stat(outside.c_str(), &st) == 0);
+  CHECK(st.st_gid != kGroup);  // a link in the directory is not followed
+  // A file made later belongs to the group without a chown (the set-group-ID directory).
+  const std::string new_file = logs + "/events.csv";
+  write_file(new_file, "new");
+  REQUIRE(::stat(new_file.c_str(), &st) == 0);
+  CHECK(st.st_gid == kGroup);
+
+  // Another user's directory is not changed, and the sentence says what to do.
+  REQUIRE(::chown(logs.c_str(), 65534, 0) == 0);
+  const std::string foreign = share_log_dir(logs, kGroup);
+  CHECK(foreign.find("belongs to user 65534") != std::string::npos);
+  CHECK(foreign.find("chgrp 4242 " + logs) != std::string::npos);
+  REQUIRE(::stat(logs.c_str(), &st) == 0);
+  CHECK(st.st_gid == 0);
+}
