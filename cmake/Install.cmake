@@ -19,6 +19,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/gpioirqd.service DESTINATION ${GPIOI
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/gpioirqd.sysusers DESTINATION ${GPIOIRQ_SYSUSERS_DIR}
         RENAME gpioirqd.conf)
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/60-gpioirqd.rules DESTINATION ${GPIOIRQ_UDEV_RULES_DIR})
+# Named after the command: bash-completion loads completions/<command> on its first <TAB>.
+install(FILES ${PROJECT_SOURCE_DIR}/scripts/completion/gpioirqctl.bash
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions RENAME gpioirqctl)
 install(FILES ${PROJECT_SOURCE_DIR}/config/example.toml DESTINATION ${GPIOIRQ_DOC_DIR}/examples
         RENAME gpioirqd.toml)
 install(FILES ${PROJECT_SOURCE_DIR}/config/demo.toml DESTINATION ${GPIOIRQ_DOC_DIR}/examples)

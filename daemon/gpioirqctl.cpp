@@ -83,6 +83,10 @@ int main(int argc, char** argv) {
   top->add_option("-i,--interval", options.interval_s, "refresh interval in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  CLI::App* names_cmd = app.add_subcommand(
+      "names", "print the daemon's stream names, one per line (for scripts and completion)");
+  names_cmd->add_option("kind", options.kind, "only the streams this query command reports")
+      ->check(CLI::IsMember(control::stream_query_commands()));
   CLI::App* decode_cmd = app.add_subcommand("decode", "print a binary frame log (IMU) as text");
   decode_cmd->add_option("file", decode_file, "frame log file")->required();
 

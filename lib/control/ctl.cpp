@@ -89,6 +89,25 @@ int run_monitor(ControlClient& client, const CtlOptions& options, std::ostream& 
   return 0;
 }
 
+// `names`: stream names one per line, for shell completion and scripts that must not parse
+// JSON. Built from the query replies on one connection; the protocol has no command of its
+// own for it.
+int run_names(ControlClient& client, const CtlOptions& options, std::ostream& out,
+              std::ostream& err) {
+  for (const std::string& query : stream_query_commands()) {
+    if (!options.kind.empty() && options.kind != query) continue;
+    const nlohmann::json reply = client.request(query);
+    if (!reply["ok"].get<bool>()) return report_daemon_error(reply, err);
+    const auto rows = reply.find(query);
+    if (rows == reply.end() || !rows->is_array())
+      throw ClientError(ExitCode::protocol, query + " reply lacks \"" + query + "\"");
+    for (const auto& row : *rows)
+      if (const auto name = row.find("name"); name != row.end() && name->is_string())
+        out << name->get_ref<const std::string&>() << '\n';
+  }
+  return 0;
+}
+
 // Raw keyboard and the alternate screen for `top`, put back however top ends.
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt(int) {
@@ -191,6 +210,10 @@ int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out,
 
 }  // namespace
 
+std::vector<std::string> stream_query_commands() {
+  return {"encoders", "buttons", "counters", "imu"};
+}
+
 std::string exit_codes_help() {
   return "Exit codes:\n"
          "  0  success\n"
@@ -207,6 +230,7 @@ int run_ctl(const CtlOptions& options, std::ostream& out, std::ostream& err) {
     ControlClient client(options.socket_path, to_ms(options.timeout_s));
     if (options.command == "monitor") return run_monitor(client, options, out, err);
     if (options.command == "top") return run_top(client, options, out, err);
+    if (options.command == "names") return run_names(client, options, out, err);
     return run_simple(client, options, out, err);
   } catch (const ClientError& e) {
     if (*e.what()) err << "gpioirqctl: " << e.what() << '\n';

@@ -11,7 +11,7 @@ namespace gpioirq::control {
 
 struct CtlOptions {
   std::string command;      // status, encoders, buttons, counters, imu, latency, monitor, top,
-                            // reset, reload, metrics
+                            // reset, reload, reopen, metrics, names
   std::string socket_path;  // already resolved: --socket, else $GPIOIRQ_SOCKET, else default
   bool json = false;        // print the daemon's raw reply lines
   double timeout_s = 5.0;   // connect and per-reply timeout
@@ -20,10 +20,16 @@ struct CtlOptions {
   unsigned long long max_events = 0;   // monitor: stop after this many; 0 = until closed
   double interval_s = 1.0;             // top refresh interval
   bool terminal = false;               // top: stdout is a terminal (else one frame without escapes)
+  std::string kind;  // names: only the streams this query command reports (encoders, buttons,
+                     // counters, imu); empty: all of them
 };
 
 // Runs one command; returns the process exit code (control::ExitCode values).
 int run_ctl(const CtlOptions& options, std::ostream& out, std::ostream& err);
+
+// The query commands whose replies list streams, one row each with a "name"; together they
+// name every stream the daemon has. `names KIND` takes one of them.
+std::vector<std::string> stream_query_commands();
 
 // Exit codes, for --help.
 std::string exit_codes_help();
