@@ -17,6 +17,7 @@ common=(
   i2c-tools
   qemu-system-x86 busybox-static cpio gzip xz-utils bc bison flex libelf-dev libssl-dev
   python3 util-linux procps
+  pandoc man-db  # build the man pages (cmake/Manpages.cmake); host:manpages renders them with man
   logrotate  # host:logrotate runs the shipped snippet (config/gpioirqd.logrotate) through it
   systemd  # systemd-analyze, which the host:systemd_unit test parses the unit with
   systemd-container  # systemd-nspawn: host:systemd_service boots systemd as PID 1 to run the unit
