@@ -40,6 +40,7 @@ tests=(
   qemu-system-x86 busybox-static cpio gzip xz-utils bc bison flex libelf-dev libssl-dev
   python3 util-linux procps
   bash-completion  # host:completion loads scripts/completion/gpioirqctl.bash with its helpers
+  man-db  # host:manpages renders the pages with man, as lintian does
   logrotate  # host:logrotate runs the shipped snippet (config/gpioirqd.logrotate) through it
   systemd  # systemd-analyze, which the host:systemd_unit test parses the unit with
   systemd-container  # systemd-nspawn: host:systemd_service and package:install boot systemd
