@@ -138,15 +138,22 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
                                                    loop_->stop();
                                                  }
                                                });
+  std::optional<gid_t> socket_group;
+  if (!cfg_.daemon.socket_group.empty()) {
+    // A configuration error (exit 78: systemd does not restart it over and over), found
+    // before any file is touched. --check-config does not look at the machine.
+    socket_group = control::lookup_group(cfg_.daemon.socket_group);
+    if (!socket_group)
+      throw config::ConfigError("daemon.socket_group: there is no group '" + cfg_.daemon.socket_group +
+                                "' on this system; create it (groupadd " + cfg_.daemon.socket_group +
+                                ") or name another");
+  }
   if (const std::string problem = sinks::prepare_log_dir(cfg_.daemon.log_dir); !problem.empty())
     throw config::ConfigError(problem);
-  if (!cfg_.daemon.socket_group.empty()) {
-    // An unknown group is the control socket's error, said below with its advice.
-    if (const auto group = control::lookup_group(cfg_.daemon.socket_group))
-      if (const std::string problem = sinks::share_log_dir(cfg_.daemon.log_dir, *group); !problem.empty())
-        spdlog::warn("{}: members of socket_group '{}' cannot read the log files", problem,
-                     cfg_.daemon.socket_group);
-  }
+  if (socket_group)
+    if (const std::string problem = sinks::share_log_dir(cfg_.daemon.log_dir, *socket_group); !problem.empty())
+      spdlog::warn("{}: members of socket_group '{}' cannot read the log files", problem,
+                   cfg_.daemon.socket_group);
   event_log_ = std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));
   run_marker_ = std::make_unique<sinks::RunMarker>(cfg_.daemon.log_dir);
   previous_run_unstopped_ = run_marker_->previous_run_unstopped();
