@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -28,6 +29,11 @@ constexpr std::uint64_t kWritebackChunk = std::uint64_t{4} << 20;
 // file with other hard links is refused too (EMLINK): both are what a user who could
 // write log_dir once may have planted to aim a root daemon's writes elsewhere. Not a
 // regular file (a FIFO, a device node): EINVAL.
+// A file of ours takes the group of its directory: the daemon gives log_dir to the socket
+// group (share_log_dir), whose members read the logs, and files made later (rotation,
+// reopen) must follow. (A set-group-ID directory would do it, but a hardened unit's
+// RestrictSUIDSGID= forbids making one.) If the group cannot be given (the daemon is not a
+// member), the file keeps the daemon's group: still written, only not readable by it.
 int open_rw(const std::string& path, mode_t mode) noexcept {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return -errno;
@@ -36,6 +42,11 @@ int open_rw(const std::string& path, mode_t mode) noexcept {
   if (::fstat(fd, &st) != 0) return -errno;
   if (!S_ISREG(st.st_mode)) return -EINVAL;
   if (st.st_nlink > 1) return -EMLINK;
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  struct stat dir_st {};
+  if (st.st_uid == ::geteuid() && ::stat(dir.empty() ? "." : dir.c_str(), &dir_st) == 0 &&
+      dir_st.st_gid != st.st_gid)
+    (void)::fchown(fd, static_cast<uid_t>(-1), dir_st.st_gid);
   return file.release();
 }
 

@@ -52,12 +52,12 @@ std::string share_log_dir(const std::string& dir, gid_t group) {
   if (st.st_uid != me) {
     if (st.st_gid == group) return {};
     return fmt::format("log_dir {} belongs to user {}, not to this daemon (uid {}): its files stay "
-                       "unreadable for group {} (chgrp {} {}; chmod g+rxs {})",
+                       "unreadable for group {} (chgrp {} {}; chmod g+rx {})",
                        dir, st.st_uid, me, group, group, dir, dir);
   }
   if (st.st_gid != group && ::chown(dir.c_str(), static_cast<uid_t>(-1), group) != 0)
     return fmt::format("log_dir {}: cannot give it to group {}: {}", dir, group, std::strerror(errno));
-  const mode_t mode = (st.st_mode & 07777 & ~static_cast<mode_t>(S_IWGRP)) | S_IRGRP | S_IXGRP | S_ISGID;
+  const mode_t mode = (st.st_mode & 07777 & ~static_cast<mode_t>(S_IWGRP)) | S_IRGRP | S_IXGRP;
   if ((st.st_mode & 07777) != mode && ::chmod(dir.c_str(), mode) != 0)
     return fmt::format("log_dir {}: cannot chmod it to {:04o}: {}", dir, mode, std::strerror(errno));
   // Files of earlier runs (or of a daemon that ran as another group): ours only, never

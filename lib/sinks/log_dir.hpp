@@ -22,9 +22,9 @@ namespace gpioirq::sinks {
 std::string prepare_log_dir(const std::string& dir);
 
 // Lets the socket group read the logs (`gpioirqctl decode` as a member of it): gives `dir`
-// (when this process owns it) to `group` with mode g+rx and the set-group-ID bit, so that
-// every file made in it later belongs to the group too (the files are 0640), and gives it
-// the files already there that this process owns. Nothing is made group-writable. Returns
+// (when this process owns it) to `group` with mode g+rx, and gives it the files already
+// there that this process owns; files made later take the directory's group when they are
+// opened (append_file.cpp). Nothing is made group-writable. Returns
 // "" when done, else one sentence saying what could not be done (not fatal: the logs are
 // still written, only the group cannot read them).
 std::string share_log_dir(const std::string& dir, gid_t group);

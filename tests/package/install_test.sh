@@ -134,7 +134,11 @@ echo "clean Debian 12 root made by mmdebstrap in $((SECONDS - started)) s ($(du 
 cp "$deb" "$root/root/"
 
 # The host's network (apt inside must reach the archive), so no --private-network.
+# CAP_SYS_RESOURCE: the container's systemd applies the unit's LimitRTPRIO=/LimitMEMLOCK=
+# with it, as PID 1 of a real system does; nspawn leaves it out of a container's
+# capabilities by default (the service itself gets no capability either way).
 systemd-nspawn --quiet --directory="$root" --register=no --keep-unit --boot --console=pipe \
+  --capability=CAP_SYS_RESOURCE \
   >"$stage/nspawn.log" 2>&1 </dev/null &
 nspawn_pid=$!
 deadline=$((SECONDS + 30))

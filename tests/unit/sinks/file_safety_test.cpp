@@ -359,7 +359,7 @@ TEST_CASE("share_log_dir lets the socket group read the logs, old and new, witho
   const std::string logs = dir.file("logs");
   REQUIRE(prepare_log_dir(logs).empty());
   REQUIRE(::chmod(logs.c_str(), 0700) == 0);
-  const std::string old_file = logs + "/events.csv.1";
+  const std::string old_file = logs + "/events.csv-20261129";  // rotated by logrotate
   write_file(old_file, "old");
   const std::string outside = dir.file("outside");
   write_file(outside, "not ours to change");
@@ -370,17 +370,28 @@ TEST_CASE("share_log_dir lets the socket group read the logs, old and new, witho
   struct stat st {};
   REQUIRE(::stat(logs.c_str(), &st) == 0);
   CHECK(st.st_gid == kGroup);
-  CHECK((st.st_mode & 07777) == (0750 | S_ISGID));
+  CHECK((st.st_mode & 07777) == 0750);
   CHECK(prepare_log_dir(logs).empty());  // still fit for logs: not group-writable
   REQUIRE(::stat(old_file.c_str(), &st) == 0);
   CHECK(st.st_gid == kGroup);
   REQUIRE(::stat(outside.c_str(), &st) == 0);
   CHECK(st.st_gid != kGroup);  // a link in the directory is not followed
-  // A file made later belongs to the group without a chown (the set-group-ID directory).
-  const std::string new_file = logs + "/events.csv";
-  write_file(new_file, "new");
-  REQUIRE(::stat(new_file.c_str(), &st) == 0);
-  CHECK(st.st_gid == kGroup);
+  // A log file made later (a first open, a rotation) takes the directory's group.
+  auto loop = sinks_test::make_loop();
+  AppendFileOptions o;
+  o.path = logs + "/events.csv";
+  o.rotate_size_bytes = 64;
+  o.rotate_keep = 2;
+  AppendFile f(*loop, o);
+  REQUIRE(f.open() == 0);
+  append_records(f, 0, 4);  // 128 bytes: at least one rotation
+  REQUIRE(sinks_test::run_until(*loop, [&] { return drained(f); }));
+  f.close();
+  for (const std::string& made : {o.path, o.path + ".1"}) {
+    REQUIRE(::stat(made.c_str(), &st) == 0);
+    CHECK(st.st_gid == kGroup);
+    CHECK((st.st_mode & 07777) == 0640);
+  }
 
   // Another user's directory is not changed, and the sentence says what to do.
   REQUIRE(::chown(logs.c_str(), 65534, 0) == 0);
