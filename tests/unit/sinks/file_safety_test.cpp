@@ -384,7 +384,9 @@ TEST_CASE("share_log_dir lets the socket group read the logs, old and new, witho
   o.rotate_keep = 2;
   AppendFile f(*loop, o);
   REQUIRE(f.open() == 0);
-  append_records(f, 0, 4);  // 128 bytes: at least one rotation
+  append_records(f, 0, 4);  // 128 bytes, past the rotation size: the next write rotates
+  REQUIRE(sinks_test::run_until(*loop, [&] { return drained(f); }));
+  append_records(f, 4, 5);
   REQUIRE(sinks_test::run_until(*loop, [&] { return drained(f); }));
   f.close();
   for (const std::string& made : {o.path, o.path + ".1"}) {
