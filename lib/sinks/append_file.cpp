@@ -45,8 +45,12 @@ int open_rw(const std::string& path, mode_t mode) noexcept {
   const std::string dir = std::filesystem::path(path).parent_path().string();
   struct stat dir_st {};
   if (st.st_uid == ::geteuid() && ::stat(dir.empty() ? "." : dir.c_str(), &dir_st) == 0 &&
-      dir_st.st_gid != st.st_gid)
-    (void)::fchown(fd, static_cast<uid_t>(-1), dir_st.st_gid);
+      dir_st.st_gid != st.st_gid) {
+    // A failure is not an error of the log (see above); the result is read only because
+    // _FORTIFY_SOURCE (Debian's build flags) insists.
+    const int chown_result = ::fchown(fd, static_cast<uid_t>(-1), dir_st.st_gid);
+    static_cast<void>(chown_result);
+  }
   return file.release();
 }
 
