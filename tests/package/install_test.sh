@@ -134,11 +134,11 @@ echo "clean Debian 12 root made by mmdebstrap in $((SECONDS - started)) s ($(du 
 cp "$deb" "$root/root/"
 
 # The host's network (apt inside must reach the archive), so no --private-network.
-# CAP_SYS_RESOURCE: the container's systemd applies the unit's LimitRTPRIO=/LimitMEMLOCK=
-# with it, as PID 1 of a real system does; nspawn leaves it out of a container's
-# capabilities by default (the service itself gets no capability either way).
+# CAP_IPC_LOCK: the unit hands it to the service (with CAP_SYS_NICE), which the container's
+# systemd can do only if it has it, as PID 1 of a real system does; nspawn leaves it out of
+# a container's capabilities by default.
 systemd-nspawn --quiet --directory="$root" --register=no --keep-unit --boot --console=pipe \
-  --capability=CAP_SYS_RESOURCE \
+  --capability=CAP_IPC_LOCK \
   >"$stage/nspawn.log" 2>&1 </dev/null &
 nspawn_pid=$!
 deadline=$((SECONDS + 30))
@@ -176,7 +176,14 @@ proc_uid=$(inside awk '/^Uid:/ {print $2}' "/proc/$main_pid/status")
 for group in gpio i2c; do
   inside getent group "$group" | grep -qE "[:,]gpioirqd(,|$)" || fail "gpioirqd is not in group $group"
 done
-echo "enabled and active, MainPID $main_pid runs as gpioirqd (uid $uid); groups gpio and i2c made"
+# Capabilities: CAP_IPC_LOCK (bit 14) and CAP_SYS_NICE (bit 23), nothing else, and not
+# more to be had (bounding set).
+for cap in CapEff CapPrm CapBnd; do
+  value=$(inside awk -v c="$cap:" '$1 == c {print $2}' "/proc/$main_pid/status")
+  [[ $((16#$value)) == $(((1 << 14) | (1 << 23))) ]] ||
+    fail "$cap of the daemon is $value, not CAP_IPC_LOCK + CAP_SYS_NICE (0000000000804000)"
+done
+echo "enabled and active, MainPID $main_pid runs as gpioirqd (uid $uid) with CAP_SYS_NICE + CAP_IPC_LOCK only; groups gpio and i2c made"
 
 exposure_line=$(inside systemd-analyze security gpioirqd.service --no-pager 2>&1 | grep 'Overall exposure level')
 exposure=$(sed -nE 's/.*gpioirqd.service: ([0-9.]+).*/\1/p' <<<"$exposure_line")
