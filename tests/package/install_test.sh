@@ -201,16 +201,11 @@ bob_rc=$?
 [[ $bob_rc == 4 ]] || fail "bob (not in group gpioirqd) got exit $bob_rc from gpioirqctl status: $bob_out"
 echo "gpioirqctl status: works for alice (group gpioirqd); bob is refused (exit 4: $bob_out)"
 
-# The shipped configuration has no devices: one with a simulated chip, by reload.
-inside cp /etc/gpioirqd.toml /root/gpioirqd.toml.shipped
-cat >"$root/etc/gpioirqd.toml" <<'EOF'
-[daemon]
-log_dir = "/var/log/gpioirqd"
-socket_path = "/run/gpioirqd/control.sock"
-socket_group = "gpioirqd"
-rt_priority = 42
-mlock = true
-flush_interval_ms = 200
+# The shipped configuration has no devices: a simulated chip and devices added to it, by
+# reload. ([daemon] stays as shipped: its settings take effect at a restart only.)
+rt_priority=$(sed -nE 's/^rt_priority *= *([0-9]+).*/\1/p' "$root/etc/gpioirqd.toml")
+[[ -n $rt_priority ]] || fail "no rt_priority in the shipped /etc/gpioirqd.toml"
+cat >>"$root/etc/gpioirqd.toml" <<'EOF'
 
 [[chip]]
 name = "sim0"
@@ -253,12 +248,12 @@ done
 [[ -n $rt_tid ]] || fail "no thread named gpioirqd-rt in the daemon"
 read -r rt_prio rt_policy < <(inside cat "/proc/$main_pid/task/$rt_tid/stat" |
   sed -E 's/^.*\) //' | awk '{print $(40-2), $(41-2)}')
-[[ $rt_policy == 1 && $rt_prio == 42 ]] ||
-  fail "the RT thread has policy $rt_policy priority $rt_prio, not SCHED_FIFO (1) at 42"
+[[ $rt_policy == 1 && $rt_prio == "$rt_priority" ]] ||
+  fail "the RT thread has policy $rt_policy priority $rt_prio, not SCHED_FIFO (1) at $rt_priority"
 vmlck=$(inside awk '/^VmLck:/ {print $2}' "/proc/$main_pid/status")
 ((vmlck > 0)) || fail "VmLck is $vmlck kB: mlockall did not take"
 rt=$(json rt <<<"$status")
-[[ $(json rt.priority <<<"$status") == 42 && $(json rt.mlocked <<<"$status") == true ]] ||
+[[ $(json rt.priority <<<"$status") == "$rt_priority" && $(json rt.mlocked <<<"$status") == true ]] ||
   fail "the daemon's status says rt $rt"
 echo "RT thread $rt_tid: SCHED_FIFO priority $rt_prio; VmLck $vmlck kB; status.rt $rt"
 
