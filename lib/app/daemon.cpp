@@ -15,9 +15,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "config/loader.hpp"
 #include "config/config_diff.hpp"
 #include "config/config_error.hpp"
+#include "config/loader.hpp"
 #include "control/control_server.hpp"
 #include "control/peer_credentials.hpp"
 #include "gpio/gpiod_source.hpp"
@@ -28,8 +28,8 @@
 #include "loop/timer.hpp"
 #include "sinks/event_log.hpp"
 #include "sinks/frame_log.hpp"
-#include "sinks/previous_run.hpp"
 #include "sinks/log_dir.hpp"
+#include "sinks/previous_run.hpp"
 
 namespace gpioirq::app {
 namespace {
@@ -144,14 +144,16 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
     // before any file is touched. --check-config does not look at the machine.
     socket_group = control::lookup_group(cfg_.daemon.socket_group);
     if (!socket_group)
-      throw config::ConfigError("daemon.socket_group: there is no group '" + cfg_.daemon.socket_group +
-                                "' on this system; create it (groupadd " + cfg_.daemon.socket_group +
-                                ") or name another");
+      throw config::ConfigError("daemon.socket_group: there is no group '" +
+                                cfg_.daemon.socket_group +
+                                "' on this system; create it (groupadd " +
+                                cfg_.daemon.socket_group + ") or name another");
   }
   if (const std::string problem = sinks::prepare_log_dir(cfg_.daemon.log_dir); !problem.empty())
     throw config::ConfigError(problem);
   if (socket_group)
-    if (const std::string problem = sinks::share_log_dir(cfg_.daemon.log_dir, *socket_group); !problem.empty())
+    if (const std::string problem = sinks::share_log_dir(cfg_.daemon.log_dir, *socket_group);
+        !problem.empty())
       spdlog::warn("{}: members of socket_group '{}' cannot read the log files", problem,
                    cfg_.daemon.socket_group);
   event_log_ = std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));

@@ -311,7 +311,8 @@ void ControlServer::process_lines(Session& s) {
 
 std::string ControlServer::permission_error(std::string_view cmd) const {
   std::string msg = "permission denied: '" + std::string(cmd) + "' needs uid 0";
-  if (const uid_t me = ::geteuid(); me != 0) msg += ", the daemon's user (uid " + std::to_string(me) + ")";
+  if (const uid_t me = ::geteuid(); me != 0)
+    msg += ", the daemon's user (uid " + std::to_string(me) + ")";
   if (!options_.socket_group.empty()) msg += " or group '" + options_.socket_group + "'";
   return msg;
 }

@@ -111,7 +111,8 @@ ListenSocket::ListenSocket(const ListenSocketOptions& options) : path_(options.p
   }
   // Already the group (the socket_group is the daemon's own): no chown, which a hardened
   // unit's system call filter may not allow.
-  if (group_ && st.st_gid != *group_ && ::chown(path_.c_str(), static_cast<uid_t>(-1), *group_) != 0) {
+  if (group_ && st.st_gid != *group_ &&
+      ::chown(path_.c_str(), static_cast<uid_t>(-1), *group_) != 0) {
     const int err = errno;
     ::unlink(path_.c_str());
     // EPERM: a daemon that is not root may only give its files to its own groups.

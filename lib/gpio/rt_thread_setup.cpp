@@ -19,7 +19,8 @@ namespace {
 std::string limit_hint(int resource, const char* unit_setting) {
   rlimit lim{};
   if (::getrlimit(resource, &lim) != 0) return {};
-  const std::string value = lim.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(lim.rlim_cur);
+  const std::string value =
+      lim.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(lim.rlim_cur);
   return std::string(" (its limit is ") + value + ": raise it with " + unit_setting +
          " in the unit, or run as root)";
 }
@@ -59,9 +60,10 @@ void apply_mlock(const RtRequest& request, RtGranted& granted) noexcept {
     granted.mlocked = true;
   } else {
     const int err = errno;
-    granted.refused += std::string("mlockall refused: ") + std::strerror(err) +
-                       (err == EPERM || err == ENOMEM ? limit_hint(RLIMIT_MEMLOCK, "LimitMEMLOCK=infinity") : "") +
-                       "\n";
+    granted.refused +=
+        std::string("mlockall refused: ") + std::strerror(err) +
+        (err == EPERM || err == ENOMEM ? limit_hint(RLIMIT_MEMLOCK, "LimitMEMLOCK=infinity") : "") +
+        "\n";
   }
 }
 

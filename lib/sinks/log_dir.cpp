@@ -47,19 +47,23 @@ std::string prepare_log_dir(const std::string& dir) {
 
 std::string share_log_dir(const std::string& dir, gid_t group) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return fmt::format("log_dir {}: {}", dir, std::strerror(errno));
+  if (::stat(dir.c_str(), &st) != 0)
+    return fmt::format("log_dir {}: {}", dir, std::strerror(errno));
   const uid_t me = ::geteuid();
   if (st.st_uid != me) {
     if (st.st_gid == group) return {};
-    return fmt::format("log_dir {} belongs to user {}, not to this daemon (uid {}): its files stay "
-                       "unreadable for group {} (chgrp {} {}; chmod g+rx {})",
-                       dir, st.st_uid, me, group, group, dir, dir);
+    return fmt::format(
+        "log_dir {} belongs to user {}, not to this daemon (uid {}): its files stay "
+        "unreadable for group {} (chgrp {} {}; chmod g+rx {})",
+        dir, st.st_uid, me, group, group, dir, dir);
   }
   if (st.st_gid != group && ::chown(dir.c_str(), static_cast<uid_t>(-1), group) != 0)
-    return fmt::format("log_dir {}: cannot give it to group {}: {}", dir, group, std::strerror(errno));
+    return fmt::format("log_dir {}: cannot give it to group {}: {}", dir, group,
+                       std::strerror(errno));
   const mode_t mode = (st.st_mode & 07777 & ~static_cast<mode_t>(S_IWGRP)) | S_IRGRP | S_IXGRP;
   if ((st.st_mode & 07777) != mode && ::chmod(dir.c_str(), mode) != 0)
-    return fmt::format("log_dir {}: cannot chmod it to {:04o}: {}", dir, mode, std::strerror(errno));
+    return fmt::format("log_dir {}: cannot chmod it to {:04o}: {}", dir, mode,
+                       std::strerror(errno));
   // Files of earlier runs (or of a daemon that ran as another group): ours only, never
   // through a link.
   std::error_code ec;
@@ -69,9 +73,11 @@ std::string share_log_dir(const std::string& dir, gid_t group) {
     struct stat fst {};
     if (::fstatat(AT_FDCWD, it->path().c_str(), &fst, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (!S_ISREG(fst.st_mode) || fst.st_uid != me || fst.st_gid == group) continue;
-    if (::fchownat(AT_FDCWD, it->path().c_str(), static_cast<uid_t>(-1), group, AT_SYMLINK_NOFOLLOW) != 0 &&
+    if (::fchownat(AT_FDCWD, it->path().c_str(), static_cast<uid_t>(-1), group,
+                   AT_SYMLINK_NOFOLLOW) != 0 &&
         failed.empty())
-      failed = fmt::format("log_dir {}: cannot give {} to group {}: {}", dir, name, group, std::strerror(errno));
+      failed = fmt::format("log_dir {}: cannot give {} to group {}: {}", dir, name, group,
+                           std::strerror(errno));
   }
   if (ec) return fmt::format("log_dir {}: cannot list it: {}", dir, ec.message());
   return failed;

@@ -144,12 +144,14 @@ TEST_CASE("gpioirqd with a socket_group the system lacks exits 78 (no restart lo
   TempDir dir;
   const std::string path = dir.file("gpioirqd.toml");
   // --check-config does not look at the machine; the start does.
-  write_file(path, daemon_section("socket_group = \"no-such-group-gpioirq\"\n") + sim_chip_section());
+  write_file(path,
+             daemon_section("socket_group = \"no-such-group-gpioirq\"\n") + sim_chip_section());
   CHECK(run({gpioirqd_path(), "--check-config", path}).exit_code == 0);
   const RunResult r = run({gpioirqd_path(), "-c", path}, 10s);
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   CHECK(r.exit_code == 78);
   CHECK(r.err.find("daemon.socket_group: there is no group 'no-such-group-gpioirq' on this system; "
-                   "create it (groupadd no-such-group-gpioirq) or name another") != std::string::npos);
+                   "create it (groupadd no-such-group-gpioirq) or name another") !=
+        std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir.file("logs")));  // nothing was made
 }
