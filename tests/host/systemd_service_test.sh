@@ -19,63 +19,24 @@
 #     over (RestartPreventExitStatus=78).
 # Usage: systemd_service_test.sh SOURCE_DIR BUILD_DIR
 # Exit 4 (ctest: skipped, never passed) when this machine cannot run a container at all:
-# not root, or systemd-nspawn gives up before a systemd runs inside. Everything after the
-# container's systemd is up is a real pass or fail.
+# not root, or systemd-nspawn gives up before a systemd runs inside (under CI=true that is a
+# failure). Everything after the container's systemd is up is a real pass or fail. The
+# container's start and stop: tests/support/container.sh.
 set -uo pipefail
 src=$1
 build=$2
 name=host:systemd_service
-fail() {
-  echo "$name FAILED: $*"
-  if [[ -n ${leader:-} ]]; then
-    echo "--- systemctl status gpioirqd ---"
-    inside systemctl status gpioirqd --no-pager -l 2>&1 | tail -20
-    echo "--- journal of gpioirqd ---"
-    inside journalctl -u gpioirqd --no-pager -o short-monotonic 2>&1 | tail -30
-  fi
-  echo "--- nspawn output ---"
-  tail -20 "${stage:-/nonexistent}/nspawn.log" 2>/dev/null
-  exit 1
-}
+stage=$(mktemp -d /tmp/gpioirq-systemd-XXXXXX)
+# fail, skip, inside, wait_for, boot_container; the EXIT trap stops the container.
+. "$src/tests/support/container.sh"
 command -v systemd-nspawn >/dev/null ||
   fail "systemd-nspawn not found (package systemd-container; scripts/install-deps.sh installs it)"
 [[ -x /usr/lib/systemd/systemd ]] || fail "no /usr/lib/systemd/systemd to boot (package systemd)"
-skip() {
-  echo "$name SKIPPED: $*"
-  tail -20 "${stage:-/nonexistent}/nspawn.log" 2>/dev/null
-  exit 4
-}
 [[ $(id -u) == 0 ]] || skip "needs root (systemd-nspawn)"
-
-stage=$(mktemp -d /tmp/gpioirq-systemd-XXXXXX)
-nspawn_pid=
-leader=
-cleanup() {
-  if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
-    # SIGTERM asks nspawn for an orderly shutdown of the container (systemd's poweroff).
-    kill -TERM "$nspawn_pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nspawn_pid" 2>/dev/null
-    wait "$nspawn_pid" 2>/dev/null
-  fi
-  rm -rf "$stage"
-}
-trap cleanup EXIT
-inside() { nsenter --target "$leader" --all -- "$@"; }
 show() { inside systemctl show gpioirqd --value -p "$1"; }
 journal_has() { inside journalctl -u gpioirqd --no-pager -o cat | grep -q -i -- "$1"; }
 # json_field KEY: a top-level field of the JSON object on stdin.
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-# wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds.
-wait_for() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "$what: not within $seconds s"
-    sleep 0.2
-  done
-}
 
 DESTDIR=$stage/root cmake --install "$build" --prefix /usr >/dev/null || fail "cmake --install failed"
 [[ -f $stage/root/usr/lib/systemd/system/gpioirqd.service ]] || fail "the unit was not installed"
@@ -106,29 +67,10 @@ line = 2
 sim_rate_hz = 2
 EOF
 
-systemd-nspawn --quiet --directory=/ --volatile=yes --register=no --keep-unit \
+boot_container "$stage/nspawn.log" --directory=/ --volatile=yes \
   --overlay-ro="/usr:$stage/root/usr:/usr" --bind-ro="$config:/etc/gpioirqd.toml" \
-  --private-network --capability=CAP_IPC_LOCK --boot --console=pipe -- systemd.firstboot=off \
-  >"$stage/nspawn.log" 2>&1 </dev/null &
-nspawn_pid=$!
-# The container's PID 1 is nspawn's child.
-deadline=$((SECONDS + 30))
-until leader=$(pgrep -P "$nspawn_pid" -x systemd) && [[ -n $leader ]]; do
-  kill -0 "$nspawn_pid" 2>/dev/null || skip "systemd-nspawn could not start a container here"
-  ((SECONDS < deadline)) || skip "no systemd inside the container within 30 s"
-  sleep 0.2
-done
-# Booted: is-system-running --wait returns once start-up is over (running or degraded);
-# until systemd has its private bus up it fails at once, so ask again.
-deadline=$((SECONDS + 60))
-until state=$(timeout 60 nsenter --target "$leader" --all -- systemctl is-system-running --wait 2>&1)
-  [[ $state == running || $state == degraded ]]; do
-  [[ $state == *"connect to bus"* ]] || [[ $state == starting || $state == initializing ]] ||
-    fail "the container's systemd did not boot: $state"
-  ((SECONDS < deadline)) || fail "the container's systemd did not boot within 60 s: $state"
-  sleep 0.2
-done
-echo "container booted ($state), systemd PID $leader here; failed units: $(inside systemctl list-units --failed --plain --no-legend | cut -d" " -f1 | tr "\n" " ")"
+  --private-network --capability=CAP_IPC_LOCK -- systemd.firstboot=off
+echo "container booted ($container_state), systemd PID $leader here; failed units: $(inside systemctl list-units --failed --plain --no-legend | cut -d" " -f1 | tr "\n" " ")"
 
 # A first boot (empty /etc) applies the distribution's presets, as installing a package
 # does on Debian: the unit's [Install] section enables it and multi-user.target starts it.

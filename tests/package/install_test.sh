@@ -26,47 +26,15 @@ src=$1
 build=$2
 name=package:install
 max_exposure=2.0
-fail() {
-  echo "$name FAILED: $*"
-  if [[ -n ${leader:-} ]]; then
-    echo "--- systemctl status gpioirqd ---"
-    inside systemctl status gpioirqd --no-pager -l 2>&1 | tail -20
-    echo "--- journal of gpioirqd ---"
-    inside journalctl -u gpioirqd --no-pager -o short-monotonic 2>&1 | tail -30
-  fi
-  echo "--- nspawn output ---"
-  tail -20 "${stage:-/nonexistent}/nspawn.log" 2>/dev/null
-  exit 1
-}
-skip() {
-  case "${CI:-}" in
-    1 | true | TRUE | yes) fail "(CI must run it) $*" ;;
-  esac
-  echo "$name SKIPPED: $*"
-  tail -20 "${stage:-/nonexistent}/nspawn.log" 2>/dev/null
-  exit 4
-}
+stage=$(mktemp -d /var/tmp/gpioirq-package-XXXXXX)
+root=$stage/root
+# fail, skip, inside, wait_for, boot_container; the EXIT trap stops the container.
+. "$src/tests/support/container.sh"
 [[ $(id -u) == 0 ]] || skip "needs root (mmdebstrap, systemd-nspawn)"
 for tool in mmdebstrap systemd-nspawn dpkg-buildpackage lintian; do
   command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh installs it)"
 done
 
-stage=$(mktemp -d /var/tmp/gpioirq-package-XXXXXX)
-root=$stage/root
-nspawn_pid=
-leader=
-cleanup() {
-  if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
-    # A poweroff from inside does not end such a container: SIGTERM to nspawn does.
-    kill -TERM "$nspawn_pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nspawn_pid" 2>/dev/null
-    wait "$nspawn_pid" 2>/dev/null
-  fi
-  rm -rf "$stage"
-}
-trap cleanup EXIT
-inside() { nsenter --target "$leader" --all -- "$@"; }
 # as USER COMMAND...: COMMAND inside, as USER (runuser: util-linux, in every Debian).
 as() {
   local user=$1
@@ -74,15 +42,6 @@ as() {
   inside runuser -u "$user" -- "$@"
 }
 show() { inside systemctl show gpioirqd --value -p "$1"; }
-wait_for() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "$what: not within $seconds s"
-    sleep 0.2
-  done
-}
 # json KEY.PATH: a field of the JSON object on stdin (python3 runs here, not inside).
 json() {
   python3 -c 'import json, sys
@@ -125,6 +84,8 @@ if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
 fi
 security=${mirror%/debian}/debian-security
 started=$SECONDS
+# Check-Valid-Until off: a frozen mirror (a snapshot, as on the machines this runs on) has
+# Release files past their Valid-Until date; apt on this machine is set the same way.
 mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv,dbus \
   --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$root" \
   "deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
@@ -137,25 +98,8 @@ cp "$deb" "$root/root/"
 # CAP_IPC_LOCK: the unit hands it to the service (with CAP_SYS_NICE), which the container's
 # systemd can do only if it has it, as PID 1 of a real system does; nspawn leaves it out of
 # a container's capabilities by default.
-systemd-nspawn --quiet --directory="$root" --register=no --keep-unit --boot --console=pipe \
-  --capability=CAP_IPC_LOCK \
-  >"$stage/nspawn.log" 2>&1 </dev/null &
-nspawn_pid=$!
-deadline=$((SECONDS + 30))
-until leader=$(pgrep -P "$nspawn_pid" -x systemd) && [[ -n $leader ]]; do
-  kill -0 "$nspawn_pid" 2>/dev/null || skip "systemd-nspawn could not start a container here"
-  ((SECONDS < deadline)) || skip "no systemd inside the container within 30 s"
-  sleep 0.2
-done
-deadline=$((SECONDS + 90))
-until state=$(timeout 60 nsenter --target "$leader" --all -- systemctl is-system-running --wait 2>&1)
-  [[ $state == running || $state == degraded ]]; do
-  [[ $state == *"connect to bus"* ]] || [[ $state == starting || $state == initializing ]] ||
-    fail "the container's systemd did not boot: $state"
-  ((SECONDS < deadline)) || fail "the container's systemd did not boot within 90 s: $state"
-  sleep 0.2
-done
-echo "container booted ($state)"
+boot_container "$stage/nspawn.log" --directory="$root" --capability=CAP_IPC_LOCK
+echo "container booted ($container_state)"
 
 started=$SECONDS
 inside env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$stage/apt.log" 2>&1 ||
