@@ -212,6 +212,18 @@ ls_logs=$(inside ls -ld /var/log/gpioirqd /var/log/gpioirqd/events.csv)
 echo "alice resets and decodes; bob reads nothing:"
 sed 's/^/   /' <<<"$ls_logs"
 
+# The package's logrotate snippet, run by the real logrotate (a Recommends, installed by
+# apt) against the running non-root service: the file moved away, the daemon told, a new
+# file begun with a REOPEN row, still readable by the socket group.
+inside logrotate --force /etc/logrotate.d/gpioirqd >"$stage/logrotate.log" 2>&1 ||
+  { cat "$stage/logrotate.log"; fail "logrotate --force /etc/logrotate.d/gpioirqd failed"; }
+rotated=$(inside sh -c 'ls /var/log/gpioirqd/events.csv-*' 2>/dev/null | head -1)
+[[ -n $rotated ]] || fail "logrotate left no events.csv-DATE: $(inside ls /var/log/gpioirqd)"
+wait_for 10 "a REOPEN row in the new events.csv after logrotate" \
+  inside grep -q '^REOPEN,' /var/log/gpioirqd/events.csv
+as alice head -c 1 /var/log/gpioirqd/events.csv >/dev/null || fail "alice cannot read the new events.csv"
+echo "logrotate: events.csv moved to $(basename "$rotated"), the daemon began a new one (REOPEN)"
+
 # --- remove keeps the configuration and the logs; purge removes them --------------------
 inside env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q gpioirqd >>"$stage/apt.log" 2>&1 || fail "apt-get remove failed"
 [[ $(inside systemctl is-active gpioirqd) != active ]] || fail "still active after remove"
