@@ -39,7 +39,11 @@ fi
 
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
+# mktemp makes it 0700: as the image's / that would keep every user but root out
+# (vm:daemon_nonroot runs the daemon as another user). /tmp is sticky and world-writable.
+chmod 0755 "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,lib/modules,proc,sys,dev,tmp,run,root,etc,scenarios}
+chmod 1777 "$root/tmp"
 
 # `busybox --install -s DIR` links every applet flat into DIR, pointing at busybox's resolved
 # host path (e.g. /usr/bin/busybox), so the binary goes to that same path in the image.
