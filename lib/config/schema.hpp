@@ -12,18 +12,9 @@
 #include <variant>
 #include <vector>
 
+#include "config/source_place.hpp"
+
 namespace gpioirq::config {
-
-// Where a value came from in the file, for error messages after parsing
-// (e.g. "the same line used twice" names both places). For a device it is its [[table]]
-// header; for a LineRef, the line's value. Ignored by config::diff().
-struct SourcePlace {
-  std::string file;
-  std::uint32_t line = 0;
-  std::uint32_t column = 0;
-
-  bool operator==(const SourcePlace&) const = default;
-};
 
 enum class Backend { gpiod, sim };
 enum class Bias { as_is, disabled, pull_up, pull_down };
