@@ -437,29 +437,31 @@ TEST_CASE(
   } join{d, reader};
 
   // Every kind has done everything it does (see the header comment).
-  Json buttons, imu, counters, status;
-  const bool ready = wait_until(
-      [&] {
-        status = d.ok("status");
-        buttons = d.ok("buttons");
-        imu = d.ok("imu");
-        counters = d.ok("counters");
-        for (const auto& [dev, role] : std::vector<std::pair<std::string, std::string>>{
-                 {"knob", "a"}, {"knob", "b"}, {"flow", "line"}, {"imu0", "data_ready"}}) {
-          const Json line = status_line(status, dev, role);
-          if (line.is_null() || line.value("edges", 0) == 0) return false;
-        }
-        const Json& b = buttons.at("buttons");
-        return figure(b, "start", "click") > 0 && figure(b, "start", "double_click") > 0 &&
-               figure(b, "start", "long_press") > 0 && figure(b, "door", "open") > 0 &&
-               figure(b, "door", "close") > 0 && figure(imu.at("imu"), "imu0", "written") > 0 &&
-               figure(imu.at("imu"), "imu1", "written") > 0 &&
-               figure(counters.at("counters"), "level", "reads") > 0;
-      },
-      10s);
-  INFO("status: " << status.dump() << "\nbuttons: " << buttons.dump() << "\nimu: " << imu.dump()
-                  << "\ncounters: " << counters.dump());
-  REQUIRE(ready);
+  {  // (the INFO below is for this wait only)
+    Json buttons, imu, counters, status;
+    const bool ready = wait_until(
+        [&] {
+          status = d.ok("status");
+          buttons = d.ok("buttons");
+          imu = d.ok("imu");
+          counters = d.ok("counters");
+          for (const auto& [dev, role] : std::vector<std::pair<std::string, std::string>>{
+                   {"knob", "a"}, {"knob", "b"}, {"flow", "line"}, {"imu0", "data_ready"}}) {
+            const Json line = status_line(status, dev, role);
+            if (line.is_null() || line.value("edges", 0) == 0) return false;
+          }
+          const Json& b = buttons.at("buttons");
+          return figure(b, "start", "click") > 0 && figure(b, "start", "double_click") > 0 &&
+                 figure(b, "start", "long_press") > 0 && figure(b, "door", "open") > 0 &&
+                 figure(b, "door", "close") > 0 && figure(imu.at("imu"), "imu0", "written") > 0 &&
+                 figure(imu.at("imu"), "imu1", "written") > 0 &&
+                 figure(counters.at("counters"), "level", "reads") > 0;
+        },
+        10s);
+    INFO("status: " << status.dump() << "\nbuttons: " << buttons.dump() << "\nimu: " << imu.dump()
+                    << "\ncounters: " << counters.dump());
+    REQUIRE(ready);
+  }
 
   const RunResult version = run({gpioirqd_path(), "--version"});
   const Normaliser n{dir.path().string(), version.out.substr(0, version.out.find('\n'))};
