@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 
 namespace gpioirq::gpio {
@@ -53,6 +54,26 @@ void SimSource::add_generator(std::vector<std::size_t> lines, std::vector<Step> 
   for (std::size_t i = 0; i < lines.size() && i < g.lines.size(); ++i) g.lines[i] = lines[i];
   g.cycle = std::move(cycle);
   generators_.push_back(std::move(g));
+}
+
+void SimSource::add_cycle(std::span<const std::uint32_t> offsets, std::vector<Step> cycle) {
+  if (offsets.empty() || offsets.size() > 2)
+    throw std::invalid_argument("SimSource::add_cycle: one or two lines, got " +
+                                std::to_string(offsets.size()));
+  if (cycle.empty()) throw std::invalid_argument("SimSource::add_cycle: an empty cycle");
+  std::uint64_t total = 0;
+  for (const Step& step : cycle) {
+    if (step.line >= offsets.size())
+      throw std::invalid_argument("SimSource::add_cycle: a step toggles line " +
+                                  std::to_string(step.line) + " of " +
+                                  std::to_string(offsets.size()));
+    total += step.delay_ns;
+  }
+  // All delays 0 would make read_events() emit this cycle for ever without time passing.
+  if (total == 0) throw std::invalid_argument("SimSource::add_cycle: a cycle of no time");
+  std::vector<std::size_t> lines;
+  for (const std::uint32_t offset : offsets) lines.push_back(line_index(offset));
+  add_generator(std::move(lines), std::move(cycle));
 }
 
 void SimSource::add_quadrature(std::uint32_t a, std::uint32_t b, double edges_per_s) {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,13 @@ class SimSource final : public LineSource {
  public:
   static constexpr std::uint64_t kMinTickNs = 100'000;  // 100 us
 
+  // One step of a generator's cycle: after `delay_ns`, toggle line `line` (index into
+  // the generator's lines).
+  struct Step {
+    std::uint64_t delay_ns;
+    std::uint8_t line;
+  };
+
   explicit SimSource(std::string name);
 
   // Each generator drives its lines from now on. Rates of 0 add the lines but no edges.
@@ -34,6 +42,13 @@ class SimSource final : public LineSource {
   // Button presses at `presses_per_s`, cycling click, double click, long press (1.5 s),
   // each press and release with 3 bounce edges 1 ms apart; active high.
   void add_button(std::uint32_t line, double presses_per_s);
+  // Any other shape (a device kind's own generator, e.g. pwm_in's pulse train): `cycle`
+  // repeated for ever on `offsets` (one or two lines; Step::line indexes them), the first
+  // step's delay counted from start(). Each edge is stamped with the time it was due, so
+  // the widths a device measures are exactly the delays given. Throws
+  // std::invalid_argument for no or more than two offsets, an empty cycle, a step naming a
+  // line it was not given, or a cycle whose delays are all 0.
+  void add_cycle(std::span<const std::uint32_t> offsets, std::vector<Step> cycle);
   // Which edges the line reports (levels change either way).
   void set_edge(std::uint32_t line, config::EdgeKind edge);
   void set_active_low(std::uint32_t line, bool active_low);
@@ -57,12 +72,6 @@ class SimSource final : public LineSource {
     bool active_low = false;
     config::EdgeKind edge = config::EdgeKind::both;
     std::uint32_t seqno = 0;
-  };
-  // One step of a generator's cycle: after `delay_ns`, toggle line `line` (index into
-  // the generator's lines).
-  struct Step {
-    std::uint64_t delay_ns;
-    std::uint8_t line;
   };
   struct Generator {
     std::array<std::size_t, 2> lines{};  // indexes into lines_
