@@ -1,7 +1,5 @@
 #include "config/loader.hpp"
 
-#include "config/device_reader.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <limits>
 #include <map>
 #include <memory>
 #include <span>
@@ -46,6 +43,7 @@ constexpr EventClock clock_values[] = {EventClock::monotonic, EventClock::realti
                                        EventClock::hte};
 constexpr std::string_view format_names[] = {"csv", "jsonl"};
 constexpr LogFormat format_values[] = {LogFormat::csv, LogFormat::jsonl};
+
 // sockaddr_un::sun_path is 108 bytes including the terminating NUL.
 constexpr std::size_t max_socket_path = 107;
 // gpiolib keeps a chip's line count in a u16.
