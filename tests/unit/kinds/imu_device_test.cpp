@@ -9,12 +9,14 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <concepts>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "config/schema.hpp"
 #include "devices/imu_frame.hpp"
 #include "fake_context.hpp"
+#include "gpio/sim_source.hpp"
 #include "kinds/device.hpp"
 #include "kinds/imu/imu_device.hpp"
 #include "kinds/kind.hpp"
@@ -435,4 +438,35 @@ TEST_CASE("ImuDevice: a link at its file name is a configuration error", "[imu]"
               "imu", c.name, {}, std::make_shared<const config::SettingsOf<config::ImuConfig>>(c)},
           ctx),
       config::ConfigError);
+}
+
+TEST_CASE("ImuDevice: on a sim chip its data-ready line pulses at its rate, each edge a frame",
+          "[imu]") {
+  Fixture f(data_ready_imu());
+  ImuDevice& imu = f.imu();
+  gpio::SimSource sim("sim0/imu");
+  sim.set_edge(4, config::EdgeKind::rising);
+  const std::uint32_t offsets[] = {4};
+  const auto t0 = std::chrono::steady_clock::now();
+  imu.simulate(sim, offsets);
+  sim.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  std::vector<gpio::RawEdge> edges(256);
+  const int n = sim.read_events(edges);
+  const auto elapsed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  REQUIRE(n >= 30);            // 1000 Hz for at least 40 ms, less the first period
+  CHECK(n <= elapsed_ms + 2);  // and not faster
+  gpio::RtLineHook* hook = imu.line_request()->hook;
+  std::int64_t value = 0;
+  for (int i = 0; i < n; ++i) {
+    const gpio::RawEdge& e = edges[static_cast<std::size_t>(i)];
+    CHECK(e.rising);
+    hook->on_edge(0, e.rising, e, value);
+    imu.after_drain();  // the loop keeps up: whole blocks
+  }
+  imu.drain_all();
+  CHECK(imu.frames_written() == static_cast<std::uint64_t>(n));
+  CHECK(f.ctx.recorded.named("gap").empty());
 }
