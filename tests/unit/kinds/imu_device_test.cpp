@@ -470,3 +470,27 @@ TEST_CASE("ImuDevice: on a sim chip its data-ready line pulses at its rate, each
   CHECK(imu.frames_written() == static_cast<std::uint64_t>(n));
   CHECK(f.ctx.recorded.named("gap").empty());
 }
+
+TEST_CASE("ImuDevice: frames its file refuses make one log_full GAP row per run", "[imu]") {
+  Fixture f;
+  ImuDevice& imu = f.imu();
+  ImuSampler& m = imu.sampler();
+  // The loop never runs here, so the file's writes never complete: once its buffers are
+  // full it refuses frames, as on a disk that stopped taking them.
+  constexpr int kTicks = 20000;
+  for (int i = 0; i < kTicks; ++i) {
+    m.on_tick(1);
+    imu.after_drain();
+  }
+  imu.drain_all();
+  const std::uint64_t refused = imu.frames_lost_file();
+  REQUIRE(refused > 0);
+  CHECK(imu.frames_written() + refused == kTicks);
+  const auto gaps = f.ctx.recorded.named("gap");
+  REQUIRE(gaps.size() == 1);
+  CHECK(gaps[0].gap->reason == sinks::GapReason::log_full);
+  CHECK(gaps[0].gap->lost == refused);
+  CHECK(gaps[0].gap->from == std::optional<std::uint64_t>(imu.frames_written() - 1));
+  CHECK(gaps[0].gap->to == kTicks);
+  CHECK(imu.status(0)["frames_lost_file"] == refused);
+}
