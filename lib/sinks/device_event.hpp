@@ -30,6 +30,9 @@ struct DeviceEvent {
   EventValue value, value2;  // the EVENT row's values
   std::string_view unit;
   const GapEntry* gap = nullptr;  // row == gap: this GAP row (its own ts_ns)
+  // false: the row only, no live sink gets it (an IMU's closing `frames` totals, which
+  // monitor never showed).
+  bool live = true;
 };
 
 // What a device emits into; the daemon's fan-out implements it. A class implementing it
