@@ -6,6 +6,7 @@
 #include <catch2/generators/catch_generators.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <map>
@@ -14,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "fake_context.hpp"
 #include "gpio/edge_record.hpp"
 #include "gpio/line_source.hpp"
+#include "gpio/sim_source.hpp"
 #include "kinds/button/button_device.hpp"
 #include "kinds/device.hpp"
 #include "kinds/kind.hpp"
@@ -130,6 +133,21 @@ struct Rig {
   FakeLines* lines = nullptr;
   std::optional<kinds::LineRequest> request;
 };
+
+// What the device's simulate() makes a sim chip generate in its first `ms` milliseconds.
+std::vector<gpio::RawEdge> simulated(kinds::Device& d, const std::vector<std::uint32_t>& offsets,
+                                     config::EdgeKind edge, int ms) {
+  gpio::SimSource sim("test");
+  for (const std::uint32_t o : offsets) sim.set_edge(o, edge);
+  d.simulate(sim, offsets);
+  sim.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::vector<gpio::RawEdge> buf(4096);
+  const int n = sim.read_events(buf);
+  REQUIRE(n >= 0);
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
 
 using Names = std::vector<std::string>;
 
@@ -316,4 +334,17 @@ TEST_CASE("a switch reports close and open, and reset clears its counts and late
   CHECK(rig.device->state.latency.count() == 0);
   rig.edge(false, 4000);
   CHECK(rig.device->summary(4000 + 61'000 * kMs) == "open  last open 61s");
+}
+
+TEST_CASE("on a sim chip the button is pressed at its sim_rate_hz, with contact bounce",
+          "[kinds][button]") {
+  config::ButtonConfig c = doorbell();
+  c.sim_rate_hz = 100;  // the first press 10 ms after the start
+  Rig rig(c);
+  const auto edges = simulated(*rig.device, {kOffset}, config::EdgeKind::both, 40);
+  REQUIRE(edges.size() == 3);  // the press and two bounce flips; the release comes at 130 ms
+  CHECK(edges[0].offset == kOffset);
+  CHECK(edges[0].rising);
+  CHECK(edges[1].timestamp_ns - edges[0].timestamp_ns == 1'000'000);
+  CHECK(edges[2].timestamp_ns - edges[1].timestamp_ns == 1'000'000);
 }

@@ -6,12 +6,14 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "config/schema.hpp"
 #include "fake_context.hpp"
 #include "gpio/edge_record.hpp"
+#include "gpio/sim_source.hpp"
 #include "kinds/counter/counter_device.hpp"
 #include "kinds/device.hpp"
 #include "kinds/kind.hpp"
@@ -126,6 +129,21 @@ class RecordingMetrics final : public kinds::MetricsOut {
     samples.emplace_back(family, std::string(extra), v);
   }
 };
+
+// What the device's simulate() makes a sim chip generate in its first `ms` milliseconds.
+std::vector<gpio::RawEdge> simulated(kinds::Device& d, const std::vector<std::uint32_t>& offsets,
+                                     config::EdgeKind edge, int ms) {
+  gpio::SimSource sim("test");
+  for (const std::uint32_t o : offsets) sim.set_edge(o, edge);
+  d.simulate(sim, offsets);
+  sim.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::vector<gpio::RawEdge> buf(4096);
+  const int n = sim.read_events(buf);
+  REQUIRE(n >= 0);
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
 
 }  // namespace
 
@@ -265,5 +283,18 @@ TEST_CASE("the counter's summary leaves out an empty unit and cuts a long one",
     CHECK(s.size() <= 32);
     CHECK(s.starts_with("3 very long"));
     CHECK(s.ends_with("  250 Hz"));
+  }
+}
+
+TEST_CASE("on a sim chip the counter gets pulses at its sim_rate_hz", "[kinds][counter]") {
+  config::CounterConfig c = water();
+  c.sim_rate_hz = 1000;
+  Rig rig(c);
+  const auto edges = simulated(*rig.device, {12}, config::EdgeKind::rising, 30);
+  REQUIRE(edges.size() >= 3);
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    CHECK(edges[i].offset == 12);
+    CHECK(edges[i].rising);
+    if (i > 0) CHECK(edges[i].timestamp_ns - edges[i - 1].timestamp_ns == 1'000'000);
   }
 }

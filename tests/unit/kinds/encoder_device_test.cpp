@@ -9,6 +9,7 @@
 #include <catch2/generators/catch_generators.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <map>
@@ -18,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -29,6 +31,7 @@
 #include "fake_context.hpp"
 #include "gpio/edge_record.hpp"
 #include "gpio/line_source.hpp"
+#include "gpio/sim_source.hpp"
 #include "kinds/device.hpp"
 #include "kinds/encoder/encoder_device.hpp"
 #include "kinds/kind.hpp"
@@ -174,6 +177,21 @@ class RecordingMetrics final : public kinds::MetricsOut {
     samples.emplace_back(family, std::string(extra), v);
   }
 };
+
+// What the device's simulate() makes a sim chip generate in its first `ms` milliseconds.
+std::vector<gpio::RawEdge> simulated(kinds::Device& d, const std::vector<std::uint32_t>& offsets,
+                                     config::EdgeKind edge, int ms) {
+  gpio::SimSource sim("test");
+  for (const std::uint32_t o : offsets) sim.set_edge(o, edge);
+  d.simulate(sim, offsets);
+  sim.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::vector<gpio::RawEdge> buf(4096);
+  const int n = sim.read_events(buf);
+  REQUIRE(n >= 0);
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
 
 }  // namespace
 
@@ -389,4 +407,17 @@ TEST_CASE("encoder status, metrics, summary and reset", "[kinds][encoder]") {
   // The RT side applies the reset at its next step: it counts on from the start value.
   rig.feed(shaft.step(true));
   CHECK(rig.device->status(now)["position"] == 1);
+}
+
+TEST_CASE("on a sim chip the encoder turns at its sim_rate_hz", "[kinds][encoder]") {
+  config::EncoderConfig c = x4();
+  c.sim_rate_hz = 2000;  // an edge every 500 us, a then b
+  Rig rig(c);
+  const auto edges = simulated(*rig.device, {kOffsetA, kOffsetB}, config::EdgeKind::both, 30);
+  REQUIRE(edges.size() >= 4);
+  CHECK(edges[0].offset == kOffsetA);
+  CHECK(edges[1].offset == kOffsetB);
+  CHECK(edges[2].offset == kOffsetA);
+  CHECK(edges[1].timestamp_ns - edges[0].timestamp_ns == 500'000);
+  CHECK(edges[2].timestamp_ns - edges[1].timestamp_ns == 500'000);
 }
