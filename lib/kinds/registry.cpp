@@ -14,7 +14,7 @@
 #include "kinds/encoder/encoder.hpp"
 #include "kinds/imu/imu.hpp"
 #include "kinds/poll/poll.hpp"
-// #include "kinds/pwm_in/pwm_in.hpp"
+#include "kinds/pwm_in/pwm_in.hpp"
 
 namespace gpioirq::kinds {
 
@@ -29,7 +29,7 @@ std::span<const Kind* const> registry() {
       &counter_kind(),
       &imu_kind(),
       &poll_kind(),
-      // &pwm_in_kind(),
+      &pwm_in_kind(),
   };
   // clang-format on
   return kinds;

@@ -158,23 +158,19 @@ void PwmInDevice::emit(const PwmUpdate& u) {
       f["frequency_hz"] = w.frequency_hz.mean;
       f["cycles"] = w.cycles;
     });
+    // The window's other figures are rows only: the `pwm` live event carries what a
+    // monitor shows (and `devices` the whole window).
+    ev.live = false;
     ev.event = "pwm_high";
     ev.value = sinks::EventValue::real(w.high_us.min);
     ev.value2 = sinks::EventValue::real(w.high_us.max);
     ev.unit = "us";
-    out().emit(ev, [&](nlohmann::json& f) {
-      f["min_us"] = w.high_us.min;
-      f["max_us"] = w.high_us.max;
-    });
+    out().emit(ev, nullptr);
     ev.event = "pwm_value";
     ev.value = optional_value(value);
     ev.value2 = sinks::EventValue::integer(static_cast<std::int64_t>(w.cycles));
     ev.unit = settings_.unit;
-    out().emit(ev, [&](nlohmann::json& f) {
-      f["value"] = optional_json(value);
-      f["cycles"] = w.cycles;
-      f["unit"] = settings_.unit;
-    });
+    out().emit(ev, nullptr);
   }
   if (u.stuck) {
     const PwmStuck& s = decoder_.stuck();
