@@ -30,6 +30,9 @@ struct DeviceEvent {
   EventValue value, value2;  // the EVENT row's values
   std::string_view unit;
   const GapEntry* gap = nullptr;  // row == gap: this GAP row (its own ts_ns)
+  // false: the row only, no live line. Rows that monitor clients have never been sent (a
+  // counter's periodic count/frequency rows, an IMU's frames row) stay off them.
+  bool live = true;
 };
 
 // What a device emits into; the daemon's fan-out implements it. A class implementing it
@@ -40,8 +43,9 @@ class EventOut {
   virtual ~EventOut() = default;
   // Whether a live sink wants this device's events: one branch when nobody listens.
   virtual bool live(std::string_view device) const noexcept = 0;
-  // Writes the row, then gives {ts_ns, name, event} + *fields to each live sink that wants
-  // it. fields: null when not live() (or when the event has no fields).
+  // Writes the row, then (unless ev.live is false) gives {ts_ns, name, event} + *fields to
+  // each live sink that wants it. fields: null when not live() (or when the event has no
+  // fields).
   virtual void emit(const DeviceEvent& ev, const nlohmann::json* fields) = 0;
   // Builds the live fields (add_fields(json&) adds members to an object) only if live.
   // Constrained so that emit(ev, nullptr) and emit(ev, &fields) pick the virtual one.

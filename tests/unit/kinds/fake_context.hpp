@@ -52,6 +52,7 @@ struct RecordedEvent {
   std::string unit;
   std::optional<RecordedGap> gap;        // set when the event came with a GapEntry
   std::optional<nlohmann::json> fields;  // set when emitted with fields (live only)
+  bool live = true;                      // DeviceEvent::live: false = the row only
 };
 
 // Records every emit(). Nobody listens live unless a test says so (live_all or
@@ -79,6 +80,7 @@ class RecordingEvents final : public gpioirq::sinks::EventOut {
     r.value = ev.value;
     r.value2 = ev.value2;
     r.unit = ev.unit;
+    r.live = ev.live;
     if (ev.gap != nullptr) {
       const gpioirq::sinks::GapEntry& g = *ev.gap;
       r.gap = RecordedGap{g.ts_ns,
