@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <concepts>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -32,21 +31,6 @@
 #include "kinds/device.hpp"
 #include "kinds/kind.hpp"
 #include "loop/timer.hpp"
-
-// TEMPORARY, until part A2 defines them next to ButtonConfig: SettingsOf<ButtonConfig>
-// needs these by ADL. A non-template overload there wins over these templates.
-namespace gpioirq::config {
-template <typename T>
-requires std::same_as<T, ButtonConfig>
-void blank_places(T& c) {
-  c.place = {};
-  c.line.place = {};
-}
-template <typename T>
-requires std::same_as<T, ButtonConfig> std::vector<const LineRef*> line_refs_of(const T& c) {
-  return {&c.line};
-}
-}  // namespace gpioirq::config
 
 using namespace gpioirq;
 
