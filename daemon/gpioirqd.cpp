@@ -1,6 +1,7 @@
 // gpioirqd: turns GPIO interrupts into timestamped, loss-accounted data. See README.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -12,7 +13,7 @@
 
 #include "app/daemon.hpp"
 #include "config/config_error.hpp"
-#include "config/loader.hpp"
+#include "kinds/kind.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"gpioirqd: GPIO interrupts to exact, timestamped, loss-accounted data"};
@@ -39,10 +40,15 @@ int main(int argc, char** argv) {
 
   if (!check_path.empty()) {
     try {
-      const auto cfg = gpioirq::config::load(check_path);
-      std::cout << check_path << ": ok (" << cfg.chips.size() << " chips, " << cfg.encoders.size()
-                << " encoders, " << cfg.buttons.size() << " buttons, " << cfg.counters.size()
-                << " counters, " << cfg.imus.size() << " IMUs, " << cfg.polls.size() << " polled)\n";
+      const auto cfg = gpioirq::kinds::load_config(check_path);
+      // "N chips, N encoders, N buttons, ...": every kind, in the table's order.
+      std::cout << check_path << ": ok (" << cfg.chips.size() << " chips";
+      for (const gpioirq::kinds::Kind* kind : gpioirq::kinds::registry()) {
+        const auto count = std::count_if(cfg.devices.begin(), cfg.devices.end(),
+                                         [&](const auto& d) { return d.kind == kind->name(); });
+        std::cout << ", " << count << " " << kind->plural();
+      }
+      std::cout << ")\n";
       return 0;
     } catch (const gpioirq::config::ConfigError& e) {
       std::cerr << e.what() << "\n";
@@ -52,7 +58,7 @@ int main(int argc, char** argv) {
 
   gpioirq::config::Config cfg;
   try {
-    cfg = gpioirq::config::load(config_path);
+    cfg = gpioirq::kinds::load_config(config_path);
   } catch (const gpioirq::config::ConfigError& e) {
     std::cerr << "gpioirqd: " << e.what() << "\n";
     return gpioirq::config::config_error_exit_code;

@@ -17,11 +17,11 @@
 
 #include "config/config_diff.hpp"
 #include "config/config_error.hpp"
-#include "config/loader.hpp"
 #include "control/control_server.hpp"
 #include "control/peer_credentials.hpp"
 #include "gpio/gpiod_source.hpp"
 #include "gpio/sim_source.hpp"
+#include "kinds/kind.hpp"
 #include "loop/event_loop.hpp"
 #include "loop/flag_waiter.hpp"
 #include "loop/signal_set.hpp"
@@ -256,25 +256,25 @@ void Daemon::build_streams(const config::Config& cfg) {
   auto known = [](const auto& streams, const std::string& name) {
     return std::any_of(streams.begin(), streams.end(), [&](const auto& x) { return x->name == name; });
   };
-  for (const auto& c : cfg.encoders) {
+  for (const auto& c : config::settings_of<config::EncoderConfig>(cfg)) {
     if (known(encoders_, c.name)) continue;
     auto e = std::make_unique<EncoderStream>(c);
     e->name = c.name;
     add(encoders_, std::move(e));
   }
-  for (const auto& c : cfg.buttons) {
+  for (const auto& c : config::settings_of<config::ButtonConfig>(cfg)) {
     if (known(buttons_, c.name)) continue;
     auto b = std::make_unique<ButtonStream>(c, false);
     b->name = c.name;
     add(buttons_, std::move(b));
   }
-  for (const auto& c : cfg.counters) {
+  for (const auto& c : config::settings_of<config::CounterConfig>(cfg)) {
     if (known(counters_, c.name)) continue;
     auto k = std::make_unique<CounterStream>(c);
     k->name = c.name;
     add(counters_, std::move(k));
   }
-  for (const auto& c : cfg.imus) {
+  for (const auto& c : config::settings_of<config::ImuConfig>(cfg)) {
     if (known(imus_, c.name)) continue;
     auto m = std::make_unique<ImuStream>(c, ingest_->wake());
     m->name = c.name;
@@ -290,7 +290,7 @@ void Daemon::build_streams(const config::Config& cfg) {
       throw;
     }
   }
-  for (const auto& c : cfg.polls) {
+  for (const auto& c : config::settings_of<config::PollConfig>(cfg)) {
     if (known(polls_, c.name)) continue;
     auto p = std::make_unique<PollStream>(c, *loop_);
     p->name = c.name;
@@ -1099,7 +1099,7 @@ void Daemon::remove_stream(StreamBase& s) {
 void Daemon::reload() {
   config::Config next;
   try {
-    next = config::load(cfg_.file);
+    next = kinds::load_config(cfg_.file);
   } catch (const std::exception& e) {
     ++reload_failures_;
     last_reload_error_ = e.what();

@@ -1,29 +1,26 @@
 #include "config/config_diff.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
-#include <variant>
 
 namespace gpioirq::config {
 
 namespace {
 
-using DeviceSettings =
-    std::variant<EncoderConfig, ButtonConfig, CounterConfig, ImuConfig, PollConfig>;
-
-// One device as compared across a reload: its settings with the places blanked, plus the
-// chips its lines are on.
+// One device as compared across a reload: its kind and settings (compared with their places
+// blanked: DeviceSettings::same_settings), plus the chips its lines are on.
 struct Device {
   std::string name;
-  DeviceSettings settings;
+  std::string kind;
+  std::shared_ptr<const DeviceSettings> settings;
   std::vector<ChipConfig> chips;
 
-  bool operator==(const Device&) const = default;
+  bool operator==(const Device& o) const {
+    return name == o.name && kind == o.kind && settings->same_settings(*o.settings) &&
+           chips == o.chips;
+  }
 };
-
-void blank(LineRef& ref) {
-  ref.place = {};
-}
 
 std::vector<ChipConfig> chips_of(const Config& config, const std::vector<const LineRef*>& refs) {
   std::vector<ChipConfig> chips;
@@ -41,44 +38,9 @@ std::vector<ChipConfig> chips_of(const Config& config, const std::vector<const L
 std::vector<Device> devices_of(const Config& config) {
   // Sorted by where each device is written so that the diff's lists read like the file.
   std::vector<std::pair<SourcePlace, Device>> placed;
-  auto add = [&](const SourcePlace& place, Device d) { placed.emplace_back(place, std::move(d)); };
-  for (EncoderConfig e : config.encoders) {
-    const SourcePlace place = e.place;
-    e.place = {};
-    blank(e.a);
-    blank(e.b);
-    auto chips = chips_of(config, {&e.a, &e.b});
-    add(place, Device{e.name, std::move(e), std::move(chips)});
-  }
-  for (ButtonConfig b : config.buttons) {
-    const SourcePlace place = b.place;
-    b.place = {};
-    blank(b.line);
-    auto chips = chips_of(config, {&b.line});
-    add(place, Device{b.name, std::move(b), std::move(chips)});
-  }
-  for (CounterConfig c : config.counters) {
-    const SourcePlace place = c.place;
-    c.place = {};
-    blank(c.line);
-    auto chips = chips_of(config, {&c.line});
-    add(place, Device{c.name, std::move(c), std::move(chips)});
-  }
-  for (ImuConfig m : config.imus) {
-    const SourcePlace place = m.place;
-    m.place = {};
-    std::vector<ChipConfig> chips;
-    if (m.data_ready) {
-      blank(*m.data_ready);
-      chips = chips_of(config, {&*m.data_ready});
-    }
-    add(place, Device{m.name, std::move(m), std::move(chips)});
-  }
-  for (PollConfig p : config.polls) {
-    const SourcePlace place = p.place;
-    p.place = {};
-    add(place, Device{p.name, std::move(p), {}});
-  }
+  for (const DeviceConfig& d : config.devices)
+    placed.emplace_back(
+        d.place, Device{d.name, d.kind, d.settings, chips_of(config, d.settings->line_refs())});
   std::stable_sort(placed.begin(), placed.end(), [](const auto& x, const auto& y) {
     return std::pair{x.first.line, x.first.column} < std::pair{y.first.line, y.first.column};
   });

@@ -10,17 +10,21 @@
 #include <string_view>
 
 #include "config/config_error.hpp"
+#include "config/device_reader.hpp"
 #include "config/schema.hpp"
 
 namespace gpioirq::config {
 
-// Reads the file at `path` and parses it; an unreadable file is a ConfigError naming the
-// file and the system's reason ("No such file or directory").
-Config load(const std::string& path);
-
-// Parses `text` as if it were the file `file_name`, which is used in messages, for
-// Config::file and as the base of relative paths. Touches nothing on the system: whether
-// chips, buses, groups and polled files exist is for the daemon to find out.
-Config parse(std::string_view text, std::string_view file_name);
+// Config parse(std::string_view text, std::string_view file_name,
+//              std::span<const DeviceSection> sections);
+//   Parses `text` as if it were the file `file_name`, which is used in messages, for
+//   Config::file and as the base of relative paths. Touches nothing on the system: whether
+//   chips, buses, groups and polled files exist is for the daemon to find out.
+// Config load(const std::string& path, std::span<const DeviceSection> sections);
+//   Reads the file at `path` and parses it; an unreadable file is a ConfigError naming the
+//   file and the system's reason ("No such file or directory").
+// Both are declared in config/device_reader.hpp. `sections` are the device kinds' tables;
+// the configuration module names no kind, so callers use kinds::parse_config() and
+// kinds::load_config() (lib/kinds/kind.hpp), which pass every kind's section.
 
 }  // namespace gpioirq::config

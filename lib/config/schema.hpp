@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "config/device_settings.hpp"
 #include "config/source_place.hpp"
 
 namespace gpioirq::config {
@@ -159,17 +160,41 @@ struct PollConfig {
   bool operator==(const PollConfig&) const = default;
 };
 
+// What the reload diff and DeviceSettings need of each device kind's settings (bodies in
+// schema.cpp), found by ADL from SettingsOf<T>: blank_places() sets every SourcePlace in
+// the settings to {} (where a thing is written does not make it another thing);
+// line_refs_of() gives its GPIO lines.
+void blank_places(EncoderConfig& c);
+void blank_places(ButtonConfig& c);
+void blank_places(CounterConfig& c);
+void blank_places(ImuConfig& c);
+void blank_places(PollConfig& c);
+std::vector<const LineRef*> line_refs_of(const EncoderConfig& c);  // a, b
+std::vector<const LineRef*> line_refs_of(const ButtonConfig& c);
+std::vector<const LineRef*> line_refs_of(const CounterConfig& c);
+std::vector<const LineRef*> line_refs_of(const ImuConfig& c);   // data_ready, if any
+std::vector<const LineRef*> line_refs_of(const PollConfig& c);  // none
+
 struct Config {
   std::string file;  // the file this came from, absolute
   DaemonConfig daemon;
   std::vector<ChipConfig> chips;
-  std::vector<EncoderConfig> encoders;
-  std::vector<ButtonConfig> buttons;
-  std::vector<CounterConfig> counters;
-  std::vector<ImuConfig> imus;
-  std::vector<PollConfig> polls;
+  // Every device, by kind in the order of the kinds' table (lib/kinds/registry.cpp), then in
+  // file order: this order gives the lines their ids and the reports their order.
+  std::vector<DeviceConfig> devices;
 
   bool operator==(const Config&) const = default;
 };
+
+// Copies of the settings of every device of kind T (its settings struct), in
+// Config::devices order.
+template <typename T>
+std::vector<T> settings_of(const Config& c) {
+  std::vector<T> found;
+  for (const DeviceConfig& d : c.devices)
+    if (const auto* s = dynamic_cast<const SettingsOf<T>*>(d.settings.get()))
+      found.push_back(s->value);
+  return found;
+}
 
 }  // namespace gpioirq::config

@@ -30,8 +30,8 @@ struct DeviceEvent {
   EventValue value, value2;  // the EVENT row's values
   std::string_view unit;
   const GapEntry* gap = nullptr;  // row == gap: this GAP row (its own ts_ns)
-  // false: the row only, no live line. Rows that monitor clients have never been sent (a
-  // counter's periodic count/frequency rows, an IMU's frames row) stay off them.
+  // false: the row only, no live sink gets it (rows monitor never showed: a counter's
+  // periodic count/frequency rows, an IMU's closing `frames` totals).
   bool live = true;
 };
 

@@ -22,9 +22,9 @@
 #include <nlohmann/json.hpp>
 
 #include "app/daemon.hpp"
-#include "config/loader.hpp"
 #include "control/command_handler.hpp"
 #include "control/protocol.hpp"
+#include "kinds/kind.hpp"
 
 namespace {
 
@@ -88,7 +88,8 @@ path = "/proc/sys/kernel/random/entropy_avail"
 interval_ms = 100
 )";
     // Kept for the whole run: its destructor at exit would race libFuzzer's own exit.
-    return new gpioirq::app::Daemon(gpioirq::config::parse(text, (dir / "fuzz.toml").string()));
+    return new gpioirq::app::Daemon(
+        gpioirq::kinds::parse_config(text, (dir / "fuzz.toml").string()));
   }();
   return *instance;
 }

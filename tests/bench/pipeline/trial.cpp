@@ -10,8 +10,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
 #include <functional>
+#include <memory>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -20,8 +21,8 @@
 
 #include "alloc_hook.hpp"
 #include "app/daemon.hpp"
-#include "config/loader.hpp"
 #include "gpio/ingest_thread.hpp"
+#include "kinds/kind.hpp"
 #include "proc_stats.hpp"
 
 namespace gpioirq::bench {
@@ -130,11 +131,25 @@ class SmallThread {
   pthread_t tid_{};
 };
 
-config::EncoderConfig& hot_encoder(config::Config& cfg) {
-  for (auto& e : cfg.encoders)
-    if (e.name == "knob") return e;
-  if (cfg.encoders.empty()) throw std::runtime_error(cfg.file + ": the benchmark needs an encoder on a sim chip");
-  return cfg.encoders.front();
+// A parsed device's settings are shared and const: an edit replaces them with an edited copy.
+template <typename T, typename Edit>
+void edit_settings(config::Config& cfg, Edit&& edit) {
+  for (auto& d : cfg.devices) {
+    const auto* s = dynamic_cast<const config::SettingsOf<T>*>(d.settings.get());
+    if (s == nullptr) continue;
+    T copy = s->value;
+    edit(copy);
+    d.settings = std::make_shared<const config::SettingsOf<T>>(std::move(copy));
+  }
+}
+
+std::string hot_encoder(const config::Config& cfg) {
+  const auto encoders = config::settings_of<config::EncoderConfig>(cfg);
+  for (auto& e : encoders)
+    if (e.name == "knob") return e.name;
+  if (encoders.empty())
+    throw std::runtime_error(cfg.file + ": the benchmark needs an encoder on a sim chip");
+  return encoders.front().name;
 }
 
 // Edges per second the sim's quadrature generator makes for a configured rate: below
@@ -158,7 +173,7 @@ nlohmann::json run_trial(const TrialSpec& spec) {
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp " + tmpl + " failed");
   const std::filesystem::path dir = tmpl;
 
-  config::Config cfg = config::load(spec.config);
+  config::Config cfg = kinds::load_config(spec.config);
   cfg.daemon.log_dir = dir.string();
   cfg.daemon.socket_path = (dir / "control.sock").string();
   if (spec.mlock >= 0) cfg.daemon.mlock = spec.mlock == 1;
@@ -166,17 +181,20 @@ nlohmann::json run_trial(const TrialSpec& spec) {
   if (spec.rt_cpu >= -1) cfg.daemon.cpu = spec.rt_cpu;
   std::string hot_name;
   if (spec.kind == TrialSpec::Kind::rate) {
-    auto& knob = hot_encoder(cfg);
-    knob.sim_rate_hz = spec.rate;
-    hot_name = knob.name;
+    hot_name = hot_encoder(cfg);
+    edit_settings<config::EncoderConfig>(cfg, [&](auto& e) {
+      if (e.name == hot_name) e.sim_rate_hz = spec.rate;
+    });
     cfg.daemon.rotate_size_bytes = 0;  // keep every row, to count them
   } else if (spec.kind == TrialSpec::Kind::idle) {
     // Nothing that ticks: no generators, no IMUs (their timer or data-ready), no polls.
-    for (auto& e : cfg.encoders) e.sim_rate_hz = 0;
-    for (auto& b : cfg.buttons) b.sim_rate_hz = 0;
-    for (auto& c : cfg.counters) c.sim_rate_hz = 0;
-    cfg.imus.clear();
-    cfg.polls.clear();
+    edit_settings<config::EncoderConfig>(cfg, [](auto& e) { e.sim_rate_hz = 0; });
+    edit_settings<config::ButtonConfig>(cfg, [](auto& b) { b.sim_rate_hz = 0; });
+    edit_settings<config::CounterConfig>(cfg, [](auto& c) { c.sim_rate_hz = 0; });
+    std::erase_if(cfg.devices, [](const config::DeviceConfig& d) {
+      return dynamic_cast<const config::SettingsOf<config::ImuConfig>*>(d.settings.get()) ||
+             dynamic_cast<const config::SettingsOf<config::PollConfig>*>(d.settings.get());
+    });
   }
 
   nlohmann::json out;

@@ -8,15 +8,15 @@
 #include <string_view>
 
 #include "config/loader.hpp"
+#include "kinds/kind.hpp"
 
 namespace {
 
 using gpioirq::config::ConfigError;
-using gpioirq::config::parse;
 
 std::string error_of(std::string_view text) {
   try {
-    (void)parse(text, "x.toml");
+    (void)gpioirq::kinds::parse_config(text, "x.toml");
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -249,7 +249,7 @@ TEST_CASE("every bad file gets its exact one-line message", "[config][errors]") 
 TEST_CASE("an unreadable file names the file and the system's reason", "[config][errors]") {
   std::string message;
   try {
-    (void)gpioirq::config::load("/nonexistent/gpioirqd.toml");
+    (void)gpioirq::kinds::load_config("/nonexistent/gpioirqd.toml");
   } catch (const ConfigError& e) {
     message = e.what();
   }
@@ -257,7 +257,7 @@ TEST_CASE("an unreadable file names the file and the system's reason", "[config]
 
   message.clear();
   try {
-    (void)gpioirq::config::load("/");
+    (void)gpioirq::kinds::load_config("/");
   } catch (const ConfigError& e) {
     message = e.what();
   }

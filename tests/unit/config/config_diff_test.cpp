@@ -6,6 +6,7 @@
 
 #include "config/config_diff.hpp"
 #include "config/loader.hpp"
+#include "kinds/kind.hpp"
 
 namespace {
 
@@ -41,7 +42,7 @@ path = "/sys/class/thermal/thermal_zone0/temp"
 )";
 
 Config cfg(const std::string& text) {
-  return parse(text, "/etc/gpioirqd.toml");
+  return gpioirq::kinds::parse_config(text, "/etc/gpioirqd.toml");
 }
 
 std::string replaced(std::string text, const std::string& from, const std::string& to) {

@@ -9,11 +9,37 @@
 #include <string>
 
 #include "config/loader.hpp"
+#include "kinds/kind.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace gpioirq::config;
+
+// A parsed Config with each kind's settings beside it (settings_of), as the checks read them.
+struct Parsed : Config {
+  explicit Parsed(Config c)
+      : Config(std::move(c)),
+        encoders(settings_of<EncoderConfig>(*this)),
+        buttons(settings_of<ButtonConfig>(*this)),
+        counters(settings_of<CounterConfig>(*this)),
+        imus(settings_of<ImuConfig>(*this)),
+        polls(settings_of<PollConfig>(*this)) {}
+
+  std::vector<EncoderConfig> encoders;
+  std::vector<ButtonConfig> buttons;
+  std::vector<CounterConfig> counters;
+  std::vector<ImuConfig> imus;
+  std::vector<PollConfig> polls;
+};
+
+Parsed parse(std::string_view text, std::string_view file) {
+  return Parsed(gpioirq::kinds::parse_config(text, file));
+}
+
+Parsed load(const std::string& path) {
+  return Parsed(gpioirq::kinds::load_config(path));
+}
 
 constexpr std::string_view minimal = R"(
 [[chip]]
@@ -62,7 +88,7 @@ TEST_CASE("every example file in config/ is valid", "[config][examples]") {
 }
 
 TEST_CASE("the demo runs on one sim chip with every kind of device", "[config][examples]") {
-  const Config c = load((fs::path(GPIOIRQ_SOURCE_DIR) / "config" / "demo.toml").string());
+  const Parsed c = load((fs::path(GPIOIRQ_SOURCE_DIR) / "config" / "demo.toml").string());
   REQUIRE(c.chips.size() == 1);
   CHECK(c.chips[0].backend == Backend::sim);
   CHECK(c.encoders.size() == 1);
@@ -83,7 +109,7 @@ TEST_CASE("the demo runs on one sim chip with every kind of device", "[config][e
 }
 
 TEST_CASE("keys left out take their documented defaults", "[config][defaults]") {
-  const Config c = parse(minimal, "/etc/gpioirqd.toml");
+  const Parsed c = parse(minimal, "/etc/gpioirqd.toml");
   CHECK(c.file == "/etc/gpioirqd.toml");
   CHECK(c.daemon == DaemonConfig{});
   CHECK(c.daemon.log_dir == "/var/log/gpioirqd");
@@ -135,14 +161,14 @@ TEST_CASE("keys left out take their documented defaults", "[config][defaults]") 
 }
 
 TEST_CASE("an empty file is a valid configuration with nothing to watch", "[config][defaults]") {
-  const Config c = parse("", "/etc/empty.toml");
+  const Parsed c = parse("", "/etc/empty.toml");
   CHECK(c.daemon == DaemonConfig{});
   CHECK(c.chips.empty());
   CHECK(c.encoders.empty());
 }
 
 TEST_CASE("lines are given by offset or by name", "[config][lines]") {
-  const Config c = parse(minimal, "/etc/gpioirqd.toml");
+  const Parsed c = parse(minimal, "/etc/gpioirqd.toml");
   const EncoderConfig& e = c.encoders[0];
   CHECK(e.a.chip == "gpio0");
   REQUIRE(std::holds_alternative<std::uint32_t>(e.a.line));
@@ -162,7 +188,7 @@ TEST_CASE("lines are given by offset or by name", "[config][lines]") {
 }
 
 TEST_CASE("every value given is carried into the structs", "[config][values]") {
-  const Config c = parse(R"(
+  const Parsed c = parse(R"(
 [daemon]
 socket_group = "gpio"
 cpu = 1
@@ -264,7 +290,7 @@ offset = 1.5
 }
 
 TEST_CASE("the MPU-6050 runs at 8 kHz / n with its filter off", "[config][values]") {
-  const Config c = parse(R"(
+  const Parsed c = parse(R"(
 [[chip]]
 name = "g"
 path = "/dev/gpiochip0"
@@ -281,7 +307,7 @@ rate_hz = 4000
 }
 
 TEST_CASE("relative paths are taken relative to the config file's directory", "[config][paths]") {
-  const Config c = parse(R"(
+  const Parsed c = parse(R"(
 [daemon]
 log_dir = "logs/"
 socket_path = "../run/ctl.sock"

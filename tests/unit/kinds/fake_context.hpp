@@ -52,7 +52,7 @@ struct RecordedEvent {
   std::string unit;
   std::optional<RecordedGap> gap;        // set when the event came with a GapEntry
   std::optional<nlohmann::json> fields;  // set when emitted with fields (live only)
-  bool live = true;                      // DeviceEvent::live: false = the row only
+  bool live = true;                      // DeviceEvent::live
 };
 
 // Records every emit(). Nobody listens live unless a test says so (live_all or

@@ -1,0 +1,158 @@
+#include "kinds/encoder/encoder_device.hpp"
+
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace gpioirq::kinds {
+
+void EncoderRt::init_levels(gpio::LineSource& source) {
+  const int a = source.read_level(offset_a), b = source.read_level(offset_b);
+  known_a = a >= 0;
+  known_b = b >= 0;
+  level_a = a == 1;
+  level_b = b == 1;
+  last_global_seqno = 0;
+  if (known_a && known_b) encoder.resync(level_a, level_b);
+}
+
+std::uint64_t EncoderRt::position_error_bound() const noexcept {
+  const std::uint64_t quarters = uncertainty.load(std::memory_order_relaxed);
+  if (quarters == 0) return 0;
+  const auto per_count = static_cast<std::uint64_t>(4 / encoder.counts_per_period());
+  std::uint64_t counts = (quarters + per_count - 1) / per_count;
+  if (per_count > 1) counts += resyncs.load(std::memory_order_relaxed);
+  const auto div = static_cast<std::uint64_t>(encoder.div());
+  return (counts + div - 1) / div;
+}
+
+bool EncoderRt::on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edge,
+                        std::int64_t& value) noexcept {
+  auto bump = [](std::atomic<std::uint64_t>& c, std::uint64_t by) {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  };
+  if (last_global_seqno != 0 && edge.global_seqno != last_global_seqno + 1) {
+    // Edges of this request were dropped, on either line: each may have moved the shaft
+    // one quarter step.
+    bump(uncertainty, edge.global_seqno - last_global_seqno - 1);
+    bump(resyncs, 1);
+    known_a = known_b = false;
+  }
+  last_global_seqno = edge.global_seqno;
+  const bool is_a = line == line_a;
+  bool& lvl = is_a ? level_a : level_b;
+  bool& known = is_a ? known_a : known_b;
+  const bool was_synced = known_a && known_b;
+  if (known) {
+    lvl = !lvl;
+  } else {
+    lvl = level;  // the edge's own type: the line's level right after it
+    known = true;
+  }
+  if (was_synced) {
+    encoder.on_levels(level_a, level_b, edge.timestamp_ns);
+  } else {
+    // A quarter step whose start is unknown: it is not counted, but may have been one.
+    bump(uncertainty, 1);
+    if (known_a && known_b) encoder.resync(level_a, level_b);
+  }
+  value = encoder.position();
+  return true;
+}
+
+EncoderDevice::EncoderDevice(const Kind& device_kind, config::DeviceConfig cfg,
+                             DeviceContext& context)
+    : Device(device_kind, std::move(cfg), context),
+      settings_(config::settings_cast<config::EncoderConfig>(config())),
+      rt_(settings_) {}
+
+std::optional<LineRequest> EncoderDevice::line_request() {
+  LineRequest req;
+  req.lines = {{&settings_.a, "a"}, {&settings_.b, "b"}};
+  req.settings = settings_.line;
+  req.edge = config::EdgeKind::both;
+  req.hook = &rt_;
+  return req;
+}
+
+void EncoderDevice::simulate(gpio::SimSource& sim, std::span<const std::uint32_t> offsets) {
+  sim.add_quadrature(offsets[0], offsets[1], settings_.sim_rate_hz);
+}
+
+void EncoderDevice::attached() {
+  rt_.line_a = state.lines[0];
+  rt_.line_b = state.lines[1];
+  rt_.offset_a = state.offsets[0];
+  rt_.offset_b = state.offsets[1];
+  rt_.init_levels(*state.source);
+}
+
+void EncoderDevice::on_edge(const gpio::EdgeRecord& r, std::size_t /*line_index*/) {
+  if (const std::uint64_t bound = rt_.position_error_bound(); bound != uncertainty_logged_) {
+    // The RT thread lost edges of this encoder (GAP rows say how many) and re-learnt its
+    // levels: from here on the position is exact again, but may be shifted by this much.
+    uncertainty_logged_ = bound;
+    sinks::DeviceEvent ev;
+    ev.ts_ns = r.timestamp_ns;
+    ev.device = name();
+    ev.kind = kind().name();
+    ev.event = "position_uncertain";
+    ev.cls = sinks::EventClass::loss;
+    ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(bound));
+    ev.value2 = sinks::EventValue::integer(
+        static_cast<std::int64_t>(rt_.resyncs.load(std::memory_order_relaxed)));
+    out().emit(ev, [&](nlohmann::json& f) { f["value"] = bound; });
+    spdlog::warn("encoder '{}': edges lost, levels re-learnt; its position may be off by up to {}",
+                 name(), bound);
+  }
+  if (r.value != last_logged_) {
+    last_logged_ = r.value;
+    sinks::DeviceEvent ev;
+    ev.ts_ns = r.timestamp_ns;
+    ev.device = name();
+    ev.kind = kind().name();
+    ev.event = "position";
+    ev.value = sinks::EventValue::integer(r.value);
+    ev.value2 = sinks::EventValue::real(rt_.encoder.velocity(r.timestamp_ns));
+    out().emit(ev, [&](nlohmann::json& f) { f["value"] = r.value; });
+  }
+}
+
+nlohmann::json EncoderDevice::status(std::uint64_t now) const {
+  const devices::Encoder& e = rt_.encoder;
+  return {{"name", name()},
+          {"position", e.position()},
+          {"counts", e.counts()},
+          {"velocity", e.velocity(now)},
+          {"transitions", e.transitions()},
+          {"invalid", e.invalid_transitions()},
+          {"lost", state.gaps_kernel + state.gaps_ring},
+          {"resyncs", rt_.resyncs.load(std::memory_order_relaxed)},
+          {"position_error_bound", rt_.position_error_bound()}};
+}
+
+void EncoderDevice::metrics(MetricsOut& samples, std::uint64_t /*now*/) const {
+  // Families (Kind::metric_families()): 0 gpioirq_encoder_position,
+  // 1 gpioirq_encoder_position_error_bound.
+  samples.sample(0, "", static_cast<double>(rt_.encoder.position()));
+  samples.sample(1, "", static_cast<double>(rt_.position_error_bound()));
+}
+
+std::string EncoderDevice::summary(std::uint64_t now) const {
+  const std::string position = fmt::format("pos {}", rt_.encoder.position());
+  std::string s = fmt::format("{}  vel {:.1f}/s", position, rt_.encoder.velocity(now));
+  return s.size() <= 32 ? s : position;  // a huge velocity: the position alone
+}
+
+void EncoderDevice::reset() {
+  rt_.encoder.reset();
+  state.latency.reset();
+}
+
+std::unique_ptr<Device> make_encoder_device(const Kind& kind, const config::DeviceConfig& cfg,
+                                            DeviceContext& ctx) {
+  return std::make_unique<EncoderDevice>(kind, cfg, ctx);
+}
+
+}  // namespace gpioirq::kinds

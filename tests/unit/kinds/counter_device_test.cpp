@@ -1,0 +1,284 @@
+// The counter device on the test context: its RT hook counts the configured edges in one
+// word, monitor clients get the count per pulse, the event log a count and a frequency row
+// per flush interval while pulses come (rows only, never live), and status, metrics,
+// summary and reset report and clear it.
+#include <catch2/catch_approx.hpp>
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/device_settings.hpp"
+#include "config/schema.hpp"
+#include "fake_context.hpp"
+#include "gpio/edge_record.hpp"
+#include "gpio/sim_source.hpp"
+#include "kinds/counter/counter_device.hpp"
+#include "kinds/device.hpp"
+#include "kinds/kind.hpp"
+
+using namespace gpioirq;
+
+namespace {
+
+class TestCounterKind final : public kinds::Kind {
+ public:
+  std::string_view name() const override { return "counter"; }
+  std::string_view plural() const override { return "counters"; }
+  config::DeviceSection section() const override { return {"counter", nullptr}; }
+  std::unique_ptr<kinds::Device> make(const config::DeviceConfig& c,
+                                      kinds::DeviceContext& ctx) const override {
+    return kinds::make_counter_device(*this, c, ctx);
+  }
+};
+
+constexpr std::uint16_t kLine = 7;
+constexpr std::uint64_t kMs = 1'000'000;
+
+config::CounterConfig water() {
+  config::CounterConfig c;
+  c.name = "water";
+  c.line = {"main", std::uint32_t{12}, {}};
+  c.edge = config::EdgeKind::rising;
+  c.scale = 0.5;
+  c.unit = "l";
+  c.window_ms = 1000;
+  return c;
+}
+
+struct Rig {
+  explicit Rig(const config::CounterConfig& c) {
+    device = kind.make(
+        config::DeviceConfig{
+            "counter", c.name, {}, std::make_shared<config::SettingsOf<config::CounterConfig>>(c)},
+        ctx);
+    counter = dynamic_cast<kinds::CounterDevice*>(device.get());
+    REQUIRE(counter != nullptr);
+    request = device->line_request();
+    REQUIRE(request.has_value());
+    REQUIRE(request->hook != nullptr);
+    device->state.lines = {kLine};
+    device->state.offsets = {12};
+  }
+
+  // One edge through the RT hook; `to_loop`: and then dispatched to the device.
+  void edge(bool rising, std::uint64_t ts, bool to_loop = true) {
+    gpio::RawEdge e;
+    e.timestamp_ns = ts;
+    e.offset = 12;
+    e.line_seqno = ++seqno;
+    e.global_seqno = seqno;
+    e.rising = rising;
+    gpio::EdgeRecord r;
+    r.timestamp_ns = ts;
+    r.line_seqno = seqno;
+    r.global_seqno = seqno;
+    r.line = kLine;
+    r.level = rising ? 1 : 0;
+    REQUIRE(request->hook->on_edge(kLine, rising, e, r.value));
+    if (to_loop) device->on_edge(r, 0);
+  }
+  // A pulse every 4 ms (250 Hz) from `from` on: rising, then falling 1 ms later.
+  std::uint64_t pulses(int n, std::uint64_t from, bool to_loop = true) {
+    std::uint64_t ts = from;
+    for (int i = 0; i < n; ++i, ts += 4 * kMs) {
+      edge(true, ts, to_loop);
+      edge(false, ts + kMs, to_loop);
+    }
+    return ts - 4 * kMs;  // the last rising edge
+  }
+
+  kinds_test::FakeContext ctx;
+  TestCounterKind kind;
+  std::unique_ptr<kinds::Device> device;
+  kinds::CounterDevice* counter = nullptr;
+  std::optional<kinds::LineRequest> request;
+  std::uint32_t seqno = 0;
+};
+
+class RecordingMetrics final : public kinds::MetricsOut {
+ public:
+  std::vector<std::tuple<std::size_t, std::string, double>> samples;
+  void sample(std::size_t family, std::string_view extra, double v) override {
+    samples.emplace_back(family, std::string(extra), v);
+  }
+};
+
+// What the device's simulate() makes a sim chip generate in its first `ms` milliseconds.
+std::vector<gpio::RawEdge> simulated(kinds::Device& d, const std::vector<std::uint32_t>& offsets,
+                                     config::EdgeKind edge, int ms) {
+  gpio::SimSource sim("test");
+  for (const std::uint32_t o : offsets) sim.set_edge(o, edge);
+  d.simulate(sim, offsets);
+  sim.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::vector<gpio::RawEdge> buf(4096);
+  const int n = sim.read_events(buf);
+  REQUIRE(n >= 0);
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
+
+}  // namespace
+
+TEST_CASE("the counter asks for its line with its edge kind and counts those edges in its RT hook",
+          "[kinds][counter]") {
+  config::CounterConfig c = water();
+  c.edge = GENERATE(config::EdgeKind::rising, config::EdgeKind::falling, config::EdgeKind::both);
+  c.settings.bias = config::Bias::pull_up;
+  Rig rig(c);
+  const kinds::LineRequest& req = *rig.request;
+  REQUIRE(req.lines.size() == 1);
+  CHECK(req.lines[0].first ==
+        &config::settings_cast<config::CounterConfig>(rig.device->config()).line);
+  CHECK(req.lines[0].second == "line");
+  CHECK(req.edge == c.edge);
+  CHECK(req.settings.bias == config::Bias::pull_up);
+  CHECK(req.kernel_debounce_us == 0);
+
+  // 10 pulses that the loop never sees (a full ring): counted all the same.
+  rig.pulses(10, 1000, false);
+  CHECK(rig.counter->count() == (c.edge == config::EdgeKind::both ? 20u : 10u));
+  CHECK(rig.ctx.recorded.events.empty());
+}
+
+TEST_CASE("monitor gets the count per pulse; the log gets count and frequency rows per flush",
+          "[kinds][counter]") {
+  Rig rig(water());
+  rig.ctx.recorded.live_devices.insert("water");
+  const std::uint64_t last = rig.pulses(5, 1'000'000'000);
+  // One live line per pulse (falling edges are no pulse), no row.
+  const auto counts = rig.ctx.recorded.named("count");
+  REQUIRE(counts.size() == 5);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    CHECK(counts[i].row == sinks::DeviceEvent::Row::none);
+    CHECK(counts[i].live);
+    CHECK(counts[i].device == "water");
+    CHECK(counts[i].kind == "counter");
+    CHECK(counts[i].ts_ns == 1'000'000'000 + i * 4 * kMs);
+    REQUIRE(counts[i].fields.has_value());
+    CHECK(*counts[i].fields == nlohmann::json{{"value", i + 1}});
+  }
+
+  // The flush: a count row and a frequency row, for the log only.
+  rig.ctx.recorded.events.clear();
+  const std::uint64_t now = last + 2 * kMs;
+  rig.device->on_flush(now);
+  const auto& rows = rig.ctx.recorded.events;
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].event == "count");
+  CHECK(rows[0].row == sinks::DeviceEvent::Row::event);
+  CHECK_FALSE(rows[0].live);
+  CHECK(rows[0].ts_ns == now);
+  CHECK(rows[0].value.as_integer() == 5);
+  CHECK(rows[0].value2.as_real() == 2.5);  // 5 pulses of 0.5 l
+  CHECK(rows[0].unit == "l");
+  CHECK(rows[1].event == "frequency");
+  CHECK(rows[1].row == sinks::DeviceEvent::Row::event);
+  CHECK_FALSE(rows[1].live);
+  CHECK(rows[1].ts_ns == now);
+  CHECK(rows[1].value.as_real() == Catch::Approx(250.0));   // Hz
+  CHECK(rows[1].value2.as_real() == Catch::Approx(125.0));  // l/s
+  CHECK(rows[1].unit == "l");
+  for (const auto& r : rows) CHECK_FALSE(r.fields.has_value());
+
+  // No new pulse: no rows. New pulses, even unseen by the loop: rows again.
+  rig.device->on_flush(now + 1000 * kMs);
+  CHECK(rows.size() == 2);
+  rig.pulses(3, last + 100 * kMs, false);
+  rig.device->on_flush(now + 2000 * kMs);
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[2].value.as_integer() == 8);
+}
+
+TEST_CASE("nobody listening: a pulse emits nothing", "[kinds][counter]") {
+  Rig rig(water());
+  rig.pulses(5, 1000);
+  CHECK(rig.ctx.recorded.events.empty());
+  CHECK(rig.counter->count() == 5);
+}
+
+TEST_CASE("counter status, metrics, summary and reset", "[kinds][counter]") {
+  Rig rig(water());
+  const std::uint64_t last = rig.pulses(101, 1'000'000'000);
+  rig.device->state.gaps_ring = 4;
+  rig.device->state.latency.record(500);
+  const std::uint64_t now = last + kMs;
+
+  const nlohmann::json s = rig.device->status(now);
+  CHECK(s["name"] == "water");
+  CHECK(s["count"] == 101);
+  CHECK(s["frequency_hz"].get<double>() == Catch::Approx(250.0));
+  CHECK(s["value"] == 50.5);
+  CHECK(s["rate"].get<double>() == Catch::Approx(125.0));
+  CHECK(s["unit"] == "l");
+  CHECK(s["lost"] == 4);
+  CHECK(s.size() == 7);
+
+  RecordingMetrics m;
+  rig.device->metrics(m, now);
+  REQUIRE(m.samples.size() == 2);
+  CHECK(std::get<0>(m.samples[0]) == 0);
+  CHECK(std::get<1>(m.samples[0]).empty());
+  CHECK(std::get<2>(m.samples[0]) == 101.0);
+  CHECK(std::get<0>(m.samples[1]) == 1);
+  CHECK(std::get<2>(m.samples[1]) == Catch::Approx(250.0));
+
+  CHECK(rig.device->summary(now) == "50.5 l  250 Hz");
+
+  rig.device->reset();
+  CHECK(rig.counter->count() == 0);
+  CHECK(rig.device->status(now)["count"] == 0);
+  CHECK(rig.device->status(now)["frequency_hz"] == 0.0);
+  CHECK(rig.device->state.latency.count() == 0);
+  // Counting on from the reset, live lines too.
+  rig.ctx.recorded.live_all = true;
+  rig.pulses(2, now + kMs);
+  CHECK(rig.counter->count() == 2);
+  REQUIRE(rig.ctx.recorded.events.back().fields.has_value());
+  CHECK(*rig.ctx.recorded.events.back().fields == nlohmann::json{{"value", 2}});
+}
+
+TEST_CASE("the counter's summary leaves out an empty unit and cuts a long one",
+          "[kinds][counter]") {
+  config::CounterConfig c = water();
+  c.unit = "";
+  c.scale = 1;
+  {
+    Rig rig(c);
+    rig.pulses(3, 1000);
+    CHECK(rig.device->summary(1000 + 9 * kMs) == "3  250 Hz");
+  }
+  c.unit = "very long unit name that does not fit";
+  {
+    Rig rig(c);
+    rig.pulses(3, 1000);
+    const std::string s = rig.device->summary(1000 + 9 * kMs);
+    CHECK(s.size() <= 32);
+    CHECK(s.starts_with("3 very long"));
+    CHECK(s.ends_with("  250 Hz"));
+  }
+}
+
+TEST_CASE("on a sim chip the counter gets pulses at its sim_rate_hz", "[kinds][counter]") {
+  config::CounterConfig c = water();
+  c.sim_rate_hz = 1000;
+  Rig rig(c);
+  const auto edges = simulated(*rig.device, {12}, config::EdgeKind::rising, 30);
+  REQUIRE(edges.size() >= 3);
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    CHECK(edges[i].offset == 12);
+    CHECK(edges[i].rising);
+    if (i > 0) CHECK(edges[i].timestamp_ns - edges[i - 1].timestamp_ns == 1'000'000);
+  }
+}
