@@ -332,3 +332,29 @@ TEST_CASE("on a sim chip the button is pressed at its sim_rate_hz, with contact 
   CHECK(edges[1].timestamp_ns - edges[0].timestamp_ns == 1'000'000);
   CHECK(edges[2].timestamp_ns - edges[1].timestamp_ns == 1'000'000);
 }
+
+TEST_CASE(
+    "at the stop, gestures waiting for a deadline are decided; a reload's removal ends without",
+    "[kinds][button]") {
+  SECTION("a click waiting out its double-click window") {
+    Rig rig(doorbell());
+    rig.edge(true, 1000 * kMs);
+    rig.edge(false, 1010 * kMs);
+    CHECK(rig.names() == Names{"press", "release"});
+    rig.device->finish(kinds::Finish::stop);
+    CHECK(rig.names() == Names{"press", "release", "click"});
+  }
+  SECTION("a press held, not yet long") {
+    Rig rig(doorbell());
+    rig.edge(true, 1000 * kMs);
+    rig.device->finish(kinds::Finish::stop);
+    CHECK(rig.names() == Names{"press", "long_press"});
+  }
+  SECTION("removed by a reload") {
+    Rig rig(doorbell());
+    rig.edge(true, 1000 * kMs);
+    rig.edge(false, 1010 * kMs);
+    rig.device->finish(kinds::Finish::retired);
+    CHECK(rig.names() == Names{"press", "release"});
+  }
+}
