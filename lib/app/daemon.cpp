@@ -198,12 +198,6 @@ void Daemon::for_each_device(F f) {
     for (auto& d : slot.devices) f(*d);
 }
 
-template <typename F>
-void Daemon::for_each_device(F f) const {
-  for (const Slot& slot : kinds_)
-    for (const auto& d : slot.devices) f(static_cast<const kinds::Device&>(*d));
-}
-
 void Daemon::request_lines(kinds::Device& d) {
   std::optional<kinds::LineRequest> request = d.line_request();
   if (!request || request->lines.empty()) return;

@@ -111,8 +111,6 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   void build_devices(const config::Config& cfg, std::vector<kinds::Device*>& made);
   template <typename F>
   void for_each_device(F f);
-  template <typename F>
-  void for_each_device(F f) const;
   // Requests the device's lines (if it has any) and routes their records to it.
   void request_lines(kinds::Device& d);
   // Removes a device a reload dropped or changed: its lines, its RT timer, its last rows
