@@ -65,9 +65,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   for (const auto& spec : control::commands()) {
-    if (spec.name == "monitor") continue;  // has its own options below
+    // monitor has its own options below; devices is added after status whether or not
+    // this client's command table has it (the daemon answers it).
+    if (spec.name == "monitor" || spec.name == "devices") continue;
     CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.summary));
     if (!spec.args.empty()) sub->add_option("names", options.names, "only these streams");
+    if (spec.name == "status")
+      app.add_subcommand("devices", "every device's status, one table per kind")
+          ->add_option("names", options.names, "only these devices");
   }
   CLI::App* monitor =
       app.add_subcommand("monitor", "print live edges and decoded events, one per line");
@@ -79,7 +84,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   monitor->add_option("-n,--num-events", options.max_events, "exit after this many events");
   CLI::App* top =
-      app.add_subcommand("top", "live full-screen view: rates, positions, losses, latency");
+      app.add_subcommand("top",
+                         "live full-screen view: one row per device with its edge rate, "
+                         "losses, latency and values");
   top->add_option("-i,--interval", options.interval_s, "refresh interval in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
