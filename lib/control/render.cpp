@@ -356,6 +356,7 @@ constexpr std::size_t kNameWidth = 12, kKindWidth = 7, kStateWidth = 4, kEdgesWi
 constexpr std::size_t kValuesWidth =
     kTopWidth - (kNameWidth + 1 + kKindWidth + 1 + kStateWidth + 1 + kEdgesWidth + 1 + kLostWidth +
                  1 + kP99Width + 2);
+static_assert(kValuesWidth == 32, "a device's summary is promised 32 columns (kinds/device.hpp)");
 
 constexpr std::string_view kReverse = "\x1b[7m", kBoldReverse = "\x1b[1;7m", kBold = "\x1b[1m",
                            kPlain = "\x1b[0m";
