@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.summary));
     if (!spec.args.empty()) sub->add_option("names", options.names, "only these streams");
   }
+  // Until protocol.cpp lists `devices` (part B of #12): its subcommand all the same.
+  if (control::find_command("devices") == nullptr)
+    app.add_subcommand("devices", "every device by kind: down, losses, summary and its figures")
+        ->add_option("names", options.names, "only these streams");
   CLI::App* monitor =
       app.add_subcommand("monitor", "print live edges and decoded events, one per line");
   monitor->add_option("names", options.names, "only these streams (default: all)");
@@ -79,7 +83,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   monitor->add_option("-n,--num-events", options.max_events, "exit after this many events");
   CLI::App* top =
-      app.add_subcommand("top", "live full-screen view: rates, positions, losses, latency");
+      app.add_subcommand("top",
+                         "live full-screen view: one row per device with its edge rate, "
+                         "losses, latency and values");
   top->add_option("-i,--interval", options.interval_s, "refresh interval in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

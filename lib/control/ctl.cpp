@@ -10,6 +10,8 @@
 #include <chrono>
 #include <csignal>
 #include <optional>
+#include <set>
+#include <string_view>
 
 #include "control/client.hpp"
 #include "control/protocol.hpp"
@@ -89,11 +91,27 @@ int run_monitor(ControlClient& client, const CtlOptions& options, std::ostream& 
   return 0;
 }
 
+// A gpioirqd older than the `devices` command refuses it with this error; top and names
+// make do without it then (a client upgraded before the daemon was restarted).
+bool refused_as_unknown(const nlohmann::json& reply, std::string_view cmd) {
+  const auto error = reply.find("error");
+  return error != reply.end() && error->is_string() &&
+         error->get_ref<const std::string&>().starts_with("unknown command \"" + std::string(cmd) +
+                                                          "\"");
+}
+
 // `names`: stream names one per line, for shell completion and scripts that must not parse
 // JSON. Built from the query replies on one connection; the protocol has no command of its
-// own for it.
+// own for it. Without a kind, the devices of kinds that have no query command of their own
+// (pwm_in) follow, from the `devices` reply.
 int run_names(ControlClient& client, const CtlOptions& options, std::ostream& out,
               std::ostream& err) {
+  std::set<std::string> printed;
+  auto print = [&](const nlohmann::json& row) {
+    if (const auto name = row.find("name"); name != row.end() && name->is_string())
+      if (printed.insert(name->get<std::string>()).second)
+        out << name->get_ref<const std::string&>() << '\n';
+  };
   for (const std::string& query : stream_query_commands()) {
     if (!options.kind.empty() && options.kind != query) continue;
     const nlohmann::json reply = client.request(query);
@@ -101,9 +119,18 @@ int run_names(ControlClient& client, const CtlOptions& options, std::ostream& ou
     const auto rows = reply.find(query);
     if (rows == reply.end() || !rows->is_array())
       throw ClientError(ExitCode::protocol, query + " reply lacks \"" + query + "\"");
-    for (const auto& row : *rows)
-      if (const auto name = row.find("name"); name != row.end() && name->is_string())
-        out << name->get_ref<const std::string&>() << '\n';
+    for (const auto& row : *rows) print(row);
+  }
+  if (!options.kind.empty()) return 0;
+  const nlohmann::json reply = client.request("devices");
+  if (!reply["ok"].get<bool>())
+    return refused_as_unknown(reply, "devices") ? 0 : report_daemon_error(reply, err);
+  const auto kinds = reply.find("devices");
+  if (kinds == reply.end() || !kinds->is_object())
+    throw ClientError(ExitCode::protocol, "devices reply lacks \"devices\"");
+  for (const auto& [kind, devices] : kinds->items()) {
+    if (!devices.is_array()) continue;
+    for (const auto& device : devices) print(device);
   }
   return 0;
 }
@@ -158,20 +185,43 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// `devices`: the reply as one table per kind (render_devices). Sent with the names itself:
+// the command is the daemon's, so the client does not look it up in its own table.
+int run_devices(ControlClient& client, const CtlOptions& options, std::ostream& out,
+                std::ostream& err) {
+  std::string raw;
+  const nlohmann::json reply = client.request("devices", names_args(options), &raw);
+  if (options.json) {
+    out << raw << '\n';
+    return reply["ok"].get<bool>() ? 0 : static_cast<int>(ExitCode::daemon_error);
+  }
+  if (!reply["ok"].get<bool>()) return report_daemon_error(reply, err);
+  render_devices(reply, out);
+  return 0;
+}
+
 int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out,
             std::ostream& err) {
   TopState state;
-  auto fetch = [&](const char* cmd) {
-    nlohmann::json reply = client.request(cmd);
+  auto fetch = [&](const char* cmd, nlohmann::json args = nlohmann::json::object()) {
+    nlohmann::json reply = client.request(cmd, std::move(args));
     if (!reply["ok"].get<bool>()) {
+      if (std::string_view(cmd) == "devices" && refused_as_unknown(reply, cmd))
+        return nlohmann::json::object();
       report_daemon_error(reply, err);
       throw ClientError(ExitCode::daemon_error, "");
     }
     return reply;
   };
+  auto frame = [&](int max_lines, bool highlight) {
+    nlohmann::json status = fetch("status");
+    nlohmann::json devices = fetch("devices");
+    nlohmann::json latency = fetch("latency", {{"buckets", false}});
+    return render_top_frame(status, devices, latency, state, now_seconds(), max_lines, highlight);
+  };
   // Not a terminal (a pipe, a log): one frame, no escape codes.
   if (!options.terminal) {
-    out << render_top_frame(fetch("status"), fetch("latency"), state, now_seconds());
+    out << frame(0, false);
     return 0;
   }
   g_interrupted = false;
@@ -179,14 +229,13 @@ int run_top(ControlClient& client, const CtlOptions& options, std::ostream& out,
   const int interval_ms = static_cast<int>(options.interval_s * 1000);
   for (;;) {
     const auto started = std::chrono::steady_clock::now();
-    const std::string frame = render_top_frame(fetch("status"), fetch("latency"), state,
-                                               now_seconds(), terminal.rows() - 1);
+    const std::string text = frame(terminal.rows() - 1, true);
     std::string screen = "\x1b[H";
-    for (std::size_t pos = 0; pos < frame.size();) {
-      const auto nl = frame.find('\n', pos);
-      screen.append(frame, pos, nl - pos);
+    for (std::size_t pos = 0; pos < text.size();) {
+      const auto nl = text.find('\n', pos);
+      screen.append(text, pos, nl - pos);
       screen += "\x1b[K\n";  // clear what the previous frame left on this line
-      pos = nl == std::string::npos ? frame.size() : nl + 1;
+      pos = nl == std::string::npos ? text.size() : nl + 1;
     }
     screen += "\x1b[J(q quits)";
     out << screen << std::flush;
@@ -231,6 +280,7 @@ int run_ctl(const CtlOptions& options, std::ostream& out, std::ostream& err) {
     if (options.command == "monitor") return run_monitor(client, options, out, err);
     if (options.command == "top") return run_top(client, options, out, err);
     if (options.command == "names") return run_names(client, options, out, err);
+    if (options.command == "devices") return run_devices(client, options, out, err);
     return run_simple(client, options, out, err);
   } catch (const ClientError& e) {
     if (*e.what()) err << "gpioirqctl: " << e.what() << '\n';

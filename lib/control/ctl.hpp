@@ -10,8 +10,8 @@
 namespace gpioirq::control {
 
 struct CtlOptions {
-  std::string command;      // status, encoders, buttons, counters, imu, latency, monitor, top,
-                            // reset, reload, reopen, metrics, names
+  std::string command;      // status, devices, encoders, buttons, counters, imu, latency,
+                            // monitor, top, reset, reload, reopen, metrics, names
   std::string socket_path;  // already resolved: --socket, else $GPIOIRQ_SOCKET, else default
   bool json = false;        // print the daemon's raw reply lines
   double timeout_s = 5.0;   // connect and per-reply timeout

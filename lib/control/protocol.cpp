@@ -10,12 +10,13 @@ constexpr std::array<ArgSpec, 2> kLatencyArgs{
     {{"names", ArgType::string_array}, {"buckets", ArgType::boolean}}};
 constexpr std::span<const ArgSpec> kNoArgs{};
 
-constexpr std::array<CommandSpec, 11> kCommands{{
+constexpr std::array<CommandSpec, 12> kCommands{{
     {"status", false, kNamesArg, "daemon, RT thread, per-line counts and losses, rings"},
     {"encoders", false, kNamesArg, "encoder positions, velocities, losses"},
     {"buttons", false, kNamesArg, "button states and event counts"},
     {"counters", false, kNamesArg, "pulse counters: totals and frequencies"},
     {"imu", false, kNamesArg, "IMU rate, frames, overruns, I2C errors, current file"},
+    {"devices", false, kNamesArg, "every device by kind: down, losses, summary and its figures"},
     {"latency", false, kLatencyArgs, "edge-to-dispatch latency histograms per stream"},
     {"monitor", false, kNamesArg, "live stream of edges and decoded events"},
     {"reset", true, kNamesArg, "reset counters (all, or the named streams)"},

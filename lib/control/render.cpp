@@ -118,13 +118,6 @@ void render_object(const nlohmann::json& body, std::ostream& out, const std::str
   }
 }
 
-bool is_rate_column(const std::string& column) {
-  static constexpr std::array<std::string_view, 7> kSuffixes{
-      "edges", "events", "frames", "pulses", "presses", "count", "total"};
-  return std::any_of(kSuffixes.begin(), kSuffixes.end(),
-                     [&](std::string_view suffix) { return column.ends_with(suffix); });
-}
-
 }  // namespace
 
 std::string cell_text(const nlohmann::json& value) {
@@ -288,79 +281,408 @@ std::string format_event(const nlohmann::json& event, std::string_view format) {
   return out;
 }
 
-std::string render_top_frame(const nlohmann::json& status, const nlohmann::json& latency,
-                             TopState& state, double now_s, int max_lines) {
-  std::ostringstream out;
-  const double dt = state.previous_time_s >= 0 ? now_s - state.previous_time_s : 0;
-  std::map<std::string, double> current;
+namespace {
 
-  // Scalars of status on one or two lines, as a header.
-  std::string header;
-  for (const auto& [key, value] : status.items()) {
-    if (is_meta(key) || value.is_structured()) continue;
-    std::string item = key + " " + cell_text(value);
-    if (!header.empty()) header += "  ";
-    header += item;
-  }
-  out << "gpioirqd  " << header << '\n';
+// `devices` and `top` below.
 
-  auto table = [&](const std::string& name, const nlohmann::json& rows) {
-    auto columns = columns_of(rows);
-    std::vector<std::string> shown;
-    for (const auto& column : columns) {
-      shown.push_back(column);
-      bool integer = true;
-      for (const auto& row : rows) {
-        const auto it = row.find(column);
-        if (it != row.end() && !it->is_number_integer() && !it->is_null()) integer = false;
-      }
-      if (integer && is_rate_column(column)) shown.push_back(column + "/s");
-    }
-    std::vector<std::vector<nlohmann::json>> cells;
-    std::size_t index = 0;
-    for (const auto& row : rows) {
-      const std::string label = name + "/" + row_label(row, index++);
-      std::vector<nlohmann::json> line;
-      for (const auto& column : shown) {
-        if (column.ends_with("/s")) {
-          const std::string base = column.substr(0, column.size() - 2);
-          const auto it = row.find(base);
-          nlohmann::json rate;
-          if (it != row.end() && it->is_number()) {
-            const std::string key = label + "/" + base;
-            const double value = it->get<double>();
-            current[key] = value;
-            const auto prev = state.previous.find(key);
-            if (prev != state.previous.end() && dt > 0)
-              rate = std::round((value - prev->second) / dt * 10) / 10;
-          }
-          line.push_back(rate);
-        } else {
-          const auto it = row.find(column);
-          line.push_back(it != row.end() ? *it : nlohmann::json());
-        }
-      }
-      cells.push_back(std::move(line));
-    }
-    out << '\n' << name << ":\n" << render_table(shown, cells);
-  };
-  for (const auto* reply : {&status, &latency})
-    for (const auto& [key, value] : reply->items())
-      if (is_table(value))
-        table(reply == &latency && key != "latency" ? "latency " + key : key, value);
-
-  state.previous = std::move(current);
-  state.previous_time_s = now_s;
-  std::string frame = out.str();
-  if (max_lines > 0) {
-    std::size_t pos = 0;
-    for (int line = 0; line < max_lines && pos != std::string::npos; ++line) {
-      pos = frame.find('\n', pos);
-      if (pos != std::string::npos) ++pos;
-    }
-    if (pos != std::string::npos && pos < frame.size()) frame.resize(pos);
-  }
-  return frame;
+const nlohmann::json* member(const nlohmann::json& object, std::string_view key) {
+  if (!object.is_object()) return nullptr;
+  const auto it = object.find(key);
+  return it != object.end() ? &*it : nullptr;
 }
 
+double number_or(const nlohmann::json* value, double fallback) {
+  return value != nullptr && value->is_number() ? value->get<double>() : fallback;
+}
+
+std::string printf_text(const char* format, double value) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, format, value);
+  return buf;
+}
+
+// Nested objects become "outer.inner" members, so that a device table stays flat.
+void flatten(const nlohmann::json& object, const std::string& prefix, nlohmann::json& into) {
+  for (const auto& [key, value] : object.items()) {
+    const std::string column = prefix.empty() ? key : prefix + "." + key;
+    if (value.is_object())
+      flatten(value, column, into);
+    else
+      into[column] = value;
+  }
+}
+
+void render_device_kind(const std::string& kind, const nlohmann::json& devices, std::ostream& out) {
+  std::vector<nlohmann::json> rows;
+  std::vector<std::string> own;  // the kind's own members
+  static constexpr std::array<std::string_view, 4> kShared{"name", "down", "down_reason", "lost"};
+  for (const auto& device : devices) {
+    if (!device.is_object()) continue;
+    nlohmann::json row = nlohmann::json::object();
+    flatten(device, "", row);
+    row.erase("summary");  // top's one-line form of the row itself
+    for (const auto& [key, value] : row.items())
+      if (std::find(kShared.begin(), kShared.end(), key) == kShared.end() &&
+          std::find(own.begin(), own.end(), key) == own.end())
+        own.push_back(key);
+    rows.push_back(std::move(row));
+  }
+  std::sort(own.begin(), own.end());
+  std::vector<std::string> columns;
+  for (const auto key : kShared)
+    if (std::any_of(rows.begin(), rows.end(), [&](const auto& row) { return row.contains(key); }))
+      columns.emplace_back(key);
+  columns.insert(columns.end(), own.begin(), own.end());
+  std::vector<std::vector<nlohmann::json>> cells;
+  for (const auto& row : rows) {
+    std::vector<nlohmann::json> line;
+    for (const auto& column : columns) {
+      const auto it = row.find(column);
+      line.push_back(it != row.end() ? *it : nlohmann::json());
+    }
+    cells.push_back(std::move(line));
+  }
+  out << kind << ":\n";
+  std::istringstream table(render_table(columns, cells));
+  for (std::string line; std::getline(table, line);) out << "  " << line << '\n';
+}
+
+// --- top
+
+constexpr std::size_t kTopWidth = 80;
+// A device row's columns; VALUES takes what is left of kTopWidth (32 columns).
+constexpr std::size_t kNameWidth = 12, kKindWidth = 7, kStateWidth = 4, kEdgesWidth = 8,
+                      kLostWidth = 6, kP99Width = 4;
+constexpr std::size_t kValuesWidth =
+    kTopWidth - (kNameWidth + 1 + kKindWidth + 1 + kStateWidth + 1 + kEdgesWidth + 1 + kLostWidth +
+                 1 + kP99Width + 2);
+static_assert(kValuesWidth == 32, "a device's summary is promised 32 columns (kinds/device.hpp)");
+
+constexpr std::string_view kReverse = "\x1b[7m", kBoldReverse = "\x1b[1;7m", kBold = "\x1b[1m",
+                           kPlain = "\x1b[0m";
+
+bool is_continuation_byte(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
+
+// Past the CSI escape sequence (ESC [ parameters final-byte) that starts at `at`.
+std::size_t skip_escape(std::string_view text, std::size_t at) {
+  std::size_t i = at + 1;
+  if (i < text.size() && text[i] == '[') {
+    ++i;
+    while (i < text.size() && (text[i] < 0x40 || text[i] > 0x7e)) ++i;
+    if (i < text.size()) ++i;
+  }
+  return i;
+}
+
+// `text` in at most `width` columns; a text cut short ends in `mark`.
+std::string fit(std::string_view text, std::size_t width, std::string_view mark = "~") {
+  if (display_width(text) <= width) return std::string(text);
+  const std::size_t keep = width > display_width(mark) ? width - display_width(mark) : 0;
+  std::string out;
+  bool escaped = false;
+  std::size_t columns = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] == '\x1b') {
+      const std::size_t end = skip_escape(text, i);
+      out.append(text.substr(i, end - i));
+      escaped = true;
+      i = end;
+      continue;
+    }
+    if (columns == keep) break;
+    std::size_t end = i + 1;
+    while (end < text.size() && is_continuation_byte(text[end])) ++end;
+    out.append(text.substr(i, end - i));
+    ++columns;
+    i = end;
+  }
+  if (width >= display_width(mark)) out += mark;
+  if (escaped) out += kPlain;  // an attribute cut off before its end must not leak
+  return out;
+}
+
+std::string pad_right(std::string_view text, std::size_t width) {
+  std::string out = fit(text, width);
+  out.append(width - display_width(out), ' ');
+  return out;
+}
+
+std::string pad_left(std::string_view text, std::size_t width) {
+  std::string out = fit(text, width);
+  return std::string(width - display_width(out), ' ') + out;
+}
+
+// The visible part of a padded cell wrapped in an attribute, the padding left plain.
+std::string emphasize(std::string cell, std::string_view attribute) {
+  const auto first = cell.find_first_not_of(' ');
+  if (first == std::string::npos) return cell;
+  const auto last = cell.find_last_not_of(' ') + 1;
+  cell.insert(last, kPlain);
+  cell.insert(first, attribute);
+  return cell;
+}
+
+// 7.5 and 9.5 with their decimal, 7.0 as 7, 12.4 as 12: what fits a narrow column.
+std::string one_decimal_below_ten(double value) {
+  const double tenths = std::round(value * 10);
+  const bool decimal = tenths < 99.5 && std::fmod(tenths, 10) != 0;
+  return decimal ? printf_text("%.1f", tenths / 10) : printf_text("%.0f", value);
+}
+
+// A rate in at most 5 columns: 0, 7.5, 250, 1.2k, 50k, 3.4M.
+std::string short_rate(double value) {
+  const char* suffix = "";
+  for (const char* next : {"k", "M", "G"}) {
+    if (value < 999.5) break;
+    value /= 1000;
+    suffix = next;
+  }
+  return one_decimal_below_ten(value) + suffix;
+}
+
+// Nanoseconds as 850ns, 12µs, 1.2ms, 3.0s; `unit_letter` drops the "s" of the sub-second
+// units (850n, 12µ, 1.2m: the 4 columns of P99).
+std::string short_duration(double ns, bool unit_letter) {
+  struct Unit {
+    double scale;
+    const char* full;
+    const char* letter;
+  };
+  static constexpr std::array<Unit, 4> kUnits{
+      {{1, "ns", "n"}, {1e3, "µs", "µ"}, {1e6, "ms", "m"}, {1e9, "s", "s"}}};
+  std::size_t unit = 0;
+  while (unit + 1 < kUnits.size() && ns >= 999.5 * kUnits[unit].scale) ++unit;
+  const double value = ns / kUnits[unit].scale;
+  return (unit > 0 ? one_decimal_below_ten(value) : printf_text("%.0f", value)) +
+         (unit_letter ? kUnits[unit].letter : kUnits[unit].full);
+}
+
+// 42s, 12m05s, 2h13m, 3d04h.
+std::string uptime_text(double seconds) {
+  const auto s = static_cast<unsigned long long>(std::max(0.0, seconds));
+  char buf[48];
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%llus", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%llum%02llus", s / 60, s % 60);
+  else if (s < 86400)
+    std::snprintf(buf, sizeof buf, "%lluh%02llum", s / 3600, s / 60 % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%llud%02lluh", s / 86400, s / 3600 % 24);
+  return buf;
+}
+
+std::string top_row(const std::string& name, const std::string& kind, const std::string& state,
+                    const std::string& edges, const std::string& lost, const std::string& p99,
+                    const std::string& values) {
+  std::string line =
+      name + ' ' + kind + ' ' + state + ' ' + edges + ' ' + lost + ' ' + p99 + "  " + values;
+  line.erase(line.find_last_not_of(' ') + 1);
+  return line;
+}
+
+// A loss count as shown: marked when non-zero, bold when it grew since the previous frame.
+struct LossStyle {
+  bool highlight;
+  const std::map<std::string, double>& previous;
+  std::map<std::string, double>& current;
+
+  std::string cell(const std::string& key, double value, std::size_t width) const {
+    current[key] = value;
+    std::string text = printf_text("%.0f", value);
+    if (value > 0 && !highlight) text += '!';
+    std::string padded = width ? pad_left(text, width) : text;
+    if (value <= 0 || !highlight) return padded;
+    const auto before = previous.find(key);
+    const bool grown = before != previous.end() && value > before->second;
+    return emphasize(std::move(padded), grown ? kBoldReverse : kReverse);
+  }
+};
+
+}  // namespace
+
+void render_devices(const nlohmann::json& body, std::ostream& out) {
+  const nlohmann::json* kinds = member(body, "devices");
+  bool any = false;
+  if (kinds != nullptr && kinds->is_object())
+    for (const auto& [kind, devices] : kinds->items())
+      if (devices.is_array() && !devices.empty()) {
+        render_device_kind(kind, devices, out);
+        any = true;
+      }
+  if (!any) out << "devices: none\n";
+}
+
+std::size_t display_width(std::string_view text) {
+  std::size_t columns = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] == '\x1b') {
+      i = skip_escape(text, i);
+      continue;
+    }
+    if (!is_continuation_byte(text[i])) ++columns;
+    ++i;
+  }
+  return columns;
+}
+
+std::string render_top_frame(const nlohmann::json& status, const nlohmann::json& devices,
+                             const nlohmann::json& latency, TopState& state, double now_s,
+                             int max_lines, bool highlight) {
+  std::vector<std::string> lines;
+  std::map<std::string, double> edges_now, lost_now;
+  const LossStyle losses{highlight, state.previous_lost, lost_now};
+
+  // Line 1: the daemon.
+  std::string daemon = "gpioirqd ";
+  const nlohmann::json* version = member(status, "version");
+  daemon += version != nullptr ? cell_text(*version) : "?";
+  if (const auto* up = member(status, "uptime_s"); up != nullptr && up->is_number())
+    daemon += "  up " + uptime_text(up->get<double>());
+  if (const auto* rt = member(status, "rt"); rt != nullptr && rt->is_object()) {
+    const double priority = number_or(member(*rt, "priority"), 0);
+    const double cpu = number_or(member(*rt, "cpu"), -1);
+    daemon += priority > 0 ? printf_text("  rt %.0f", priority) : std::string("  rt off");
+    if (cpu >= 0) daemon += printf_text(" cpu%.0f", cpu);
+  }
+  if (const auto* ring = member(status, "ring"); ring != nullptr && ring->is_object()) {
+    const double capacity = number_or(member(*ring, "capacity"), 0);
+    const double high_water = number_or(member(*ring, "high_water"), 0);
+    if (capacity > 0) daemon += printf_text("  ring %.0f%%", 100 * high_water / capacity);
+    daemon += printf_text(" hw %.0f", high_water);
+  }
+  if (const auto* control = member(status, "control"))
+    if (const auto* clients = member(*control, "clients"); clients != nullptr)
+      daemon += "  clients " + cell_text(*clients);
+  if (const auto* reloads = member(status, "reloads"); reloads != nullptr)
+    daemon += "  reloads " + cell_text(*reloads);
+  lines.push_back(fit(daemon, kTopWidth));
+
+  // Line 2: every loss the daemon counts, and the latency over all devices.
+  double kernel_lost = 0, ring_dropped = 0, frames_lost = 0;
+  if (const auto* status_lines = member(status, "lines"); status_lines && status_lines->is_array())
+    for (const auto& line : *status_lines) {
+      kernel_lost += number_or(member(line, "kernel_lost"), 0);
+      ring_dropped += number_or(member(line, "ring_dropped"), 0);
+      if (const auto* device = member(line, "device"); device != nullptr && device->is_string())
+        edges_now[device->get<std::string>()] += number_or(member(line, "edges"), 0);
+    }
+  const nlohmann::json* kinds = member(devices, "devices");
+  if (kinds != nullptr && kinds->is_object())
+    for (const auto& [kind, list] : kinds->items()) {
+      if (!list.is_array()) continue;
+      for (const auto& device : list) {
+        if (!device.is_object()) continue;
+        for (const auto& [key, value] : device.items())  // an IMU's frames_lost_overrun, _file
+          if (key.starts_with("frames_lost") && value.is_number())
+            frames_lost += value.get<double>();
+      }
+    }
+  const nlohmann::json* log = member(status, "log");
+  std::string loss_line =
+      "losses  kernel " + losses.cell("losses/kernel", kernel_lost, 0) + "  ring " +
+      losses.cell("losses/ring", ring_dropped, 0) + "  log " +
+      losses.cell("losses/log", number_or(log ? member(*log, "lost") : nullptr, 0), 0) +
+      "  frames " + losses.cell("losses/frames", frames_lost, 0);
+  // The latency right-aligned; when large loss counts leave too little room, p50 then max
+  // give way to p99.
+  std::vector<std::string> latency_texts{"latency -"};
+  if (const auto* all = member(status, "latency"); all && number_or(member(*all, "count"), 0) > 0) {
+    const std::string p50 = " p50 " + short_duration(number_or(member(*all, "p50_ns"), 0), false);
+    const std::string p99 = " p99 " + short_duration(number_or(member(*all, "p99_ns"), 0), false);
+    const std::string max = " max " + short_duration(number_or(member(*all, "max_ns"), 0), false);
+    latency_texts = {"latency" + p50 + p99 + max, "latency" + p99 + max, "latency" + p99};
+  }
+  const std::size_t loss_width = display_width(loss_line);
+  for (const auto& latency_text : latency_texts) {
+    const std::size_t used = loss_width + display_width(latency_text);
+    if (used + 2 <= kTopWidth || &latency_text == &latency_texts.back()) {
+      loss_line += std::string(used + 2 <= kTopWidth ? kTopWidth - used : 2, ' ') + latency_text;
+      break;
+    }
+  }
+  lines.push_back(fit(loss_line, kTopWidth));
+
+  // The devices.
+  lines.push_back(top_row(pad_right("NAME", kNameWidth), pad_right("KIND", kKindWidth),
+                          pad_right("ST", kStateWidth), pad_left("EDGES/s", kEdgesWidth),
+                          pad_left("LOST", kLostWidth), pad_left("P99", kP99Width), "VALUES"));
+  std::map<std::string, double> p99_ns;
+  if (const auto* rows = member(latency, "latency"); rows != nullptr && rows->is_array())
+    for (const auto& row : *rows)
+      if (const auto* name = member(row, "name");
+          name != nullptr && name->is_string() && number_or(member(row, "count"), 1) > 0)
+        if (const auto* p99 = member(row, "p99_ns"); p99 != nullptr && p99->is_number())
+          p99_ns[name->get<std::string>()] = p99->get<double>();
+  auto down_reason = [&](const nlohmann::json& device, const std::string& name) {
+    if (const auto* reason = member(device, "down_reason"); reason && reason->is_string())
+      return reason->get<std::string>();
+    if (const auto* down = member(status, "devices_down"); down && down->is_array())
+      for (const auto& entry : *down)
+        if (const auto* n = member(entry, "name"); n && *n == name)
+          if (const auto* reason = member(entry, "reason"); reason && reason->is_string())
+            return reason->get<std::string>();
+    return std::string("down");
+  };
+  const double dt = state.previous_time_s >= 0 ? now_s - state.previous_time_s : 0;
+  std::vector<std::string> rows;
+  if (kinds != nullptr && kinds->is_object())
+    for (const auto& [kind, list] : kinds->items()) {
+      if (!list.is_array()) continue;
+      for (const auto& device : list) {
+        const auto* name_member = member(device, "name");
+        if (name_member == nullptr) continue;
+        const std::string name = cell_text(*name_member);
+        const auto* down_member = member(device, "down");
+        const bool down =
+            down_member != nullptr && down_member->is_boolean() && down_member->get<bool>();
+
+        std::string edges = "-";
+        if (const auto now = edges_now.find(name); now != edges_now.end()) {
+          const auto before = state.previous_edges.find(name);
+          if (before != state.previous_edges.end() && dt > 0 && now->second >= before->second)
+            edges = short_rate((now->second - before->second) / dt);
+        }
+        std::string lost = pad_left("-", kLostWidth);
+        if (const auto* count = member(device, "lost"); count != nullptr && count->is_number())
+          lost = losses.cell(name, count->get<double>(), kLostWidth);
+        const auto p99 = p99_ns.find(name);
+        std::string values;
+        if (down)
+          values = down_reason(device, name);
+        else if (const auto* summary = member(device, "summary"); summary != nullptr)
+          values = cell_text(*summary);
+        std::string state_cell = pad_right(down ? "DOWN" : "up", kStateWidth);
+        if (down && highlight) state_cell = emphasize(std::move(state_cell), kBold);
+        rows.push_back(top_row(
+            pad_right(name, kNameWidth), pad_right(kind, kKindWidth), state_cell,
+            pad_left(edges, kEdgesWidth), lost,
+            pad_left(p99 != p99_ns.end() ? short_duration(p99->second, true) : "-", kP99Width),
+            fit(values, kValuesWidth)));
+      }
+    }
+
+  // Cut to the screen: the last line left says how many devices did not fit.
+  const std::size_t limit = max_lines > 0 ? static_cast<std::size_t>(max_lines) : 0;
+  std::size_t shown = rows.size();
+  if (limit > 0 && lines.size() + rows.size() > limit) {
+    if (rows.empty()) {
+      lines.resize(limit);
+    } else {
+      shown = limit > lines.size() ? limit - lines.size() - 1 : 0;
+      if (limit <= lines.size()) lines.resize(limit - 1);
+    }
+  }
+  lines.insert(lines.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(shown));
+  if (shown < rows.size()) lines.push_back("… " + std::to_string(rows.size() - shown) + " more");
+
+  state.previous_edges = std::move(edges_now);
+  state.previous_lost = std::move(lost_now);
+  state.previous_time_s = now_s;
+  std::string frame;
+  for (const auto& line : lines) frame += line + '\n';
+  return frame;
+}
 }  // namespace gpioirq::control

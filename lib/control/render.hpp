@@ -37,14 +37,35 @@ void render_histogram(const nlohmann::json& buckets, std::string_view unit, std:
 // %{key} any member, %j the whole event as JSON, %% a percent sign. Missing members "-".
 std::string format_event(const nlohmann::json& event, std::string_view format);
 
-// `gpioirqctl top`: one frame from a status reply and a latency reply. Integer columns
-// whose names end in edges/events/frames/pulses/presses/count/total get a "<col>/s" rate
-// column, computed against the previous frame (kept in TopState).
+// `gpioirqctl devices`: the reply {"devices": {"<kind>": [{...}, ...]}} as one section and
+// one table per kind, in the reply's order (kinds by name: JSON objects come back with
+// sorted keys). Columns: `name`, then the members every kind has (`down`, `down_reason`,
+// `lost`), then the kind's own members in key order; nested objects are flattened into
+// "outer.inner" columns, arrays shown as compact JSON; `summary` is left out (it restates
+// the row; `top` shows it).
+void render_devices(const nlohmann::json& body, std::ostream& out);
+
+// Columns a terminal shows for `text`: UTF-8 code points, ANSI escape sequences not
+// counted (good enough for the Latin text and the few symbols a summary uses).
+std::size_t display_width(std::string_view text);
+
+// `gpioirqctl top`: one frame from the replies of status, devices and latency, at most 80
+// columns wide (DESIGN: a header of two lines, then one row per device):
+//   gpioirqd 0.1.0  up 2h13m  rt 80 cpu3  ring 3% hw 2048  clients 2  reloads 0
+//   losses  kernel 0  ring 0  log 0  frames 0         latency p50 12µs p99 48µs max 1.2ms
+//   NAME         KIND    ST   EDGES/s   LOST  P99  VALUES
+// EDGES/s is the growth of the device's `lines` edges since the previous frame (TopState),
+// P99 its latency, VALUES its `summary` (a DOWN device: why it is down). max_lines > 0 cuts
+// the frame to that many lines, the last then saying "… N more" devices. highlight (a
+// terminal): losses in reverse video, bold when grown since the previous frame, DOWN bold;
+// without it no escape sequence is written and a non-zero loss gets a '!'.
 struct TopState {
-  std::map<std::string, double> previous;  // "table/row/column" -> value
+  std::map<std::string, double> previous_edges;  // device -> sum of its lines' edges
+  std::map<std::string, double> previous_lost;   // device, or "losses/<item>" -> count
   double previous_time_s = -1;
 };
-std::string render_top_frame(const nlohmann::json& status, const nlohmann::json& latency,
-                             TopState& state, double now_s, int max_lines = 0);
+std::string render_top_frame(const nlohmann::json& status, const nlohmann::json& devices,
+                             const nlohmann::json& latency, TopState& state, double now_s,
+                             int max_lines = 0, bool highlight = false);
 
 }  // namespace gpioirq::control

@@ -28,8 +28,8 @@ _gpioirqctl()
     _init_completion -s || return
 
     local global_opts="-s --socket -j --json -t --timeout -h --help"
-    local commands="status encoders buttons counters imu latency monitor top reset reload
-        reopen metrics names decode"
+    local commands="status devices encoders buttons counters imu latency monitor top reset
+        reload reopen metrics names decode"
 
     # Find the subcommand and what was given so far. Global options may come before or
     # after it (CLI11 fallthrough); options with a value skip that value.
@@ -84,7 +84,7 @@ _gpioirqctl()
         "")
             COMPREPLY=($(compgen -W "$commands" -- "$cur"))
             ;;
-        status | latency | monitor | reset)
+        status | devices | latency | monitor | reset)
             names=$(_gpioirqctl_names "")
             ;;
         encoders | buttons | counters | imu)

@@ -4,7 +4,9 @@
 // monitor lines and the event log — compared with golden files under tests/host/golden/
 // written by the code before the device-kind refactor. A refactor that keeps behaviour
 // keeps these files byte for byte; a change on purpose rewrites them
-// (GPIOIRQ_UPDATE_GOLDEN=1) and shows in the diff.
+// (GPIOIRQ_UPDATE_GOLDEN=1) and shows in the diff. The `devices` reply, new with the
+// refactor, is pinned the same way from its first version on (devices.txt; `kinds`, its
+// order of the kinds, by value).
 //
 // One daemon, one config with every kind on the sim backend: a moving encoder (knob) and
 // one that never moves (idle, sim_rate_hz = 0), a button and a switch, a pulse counter, an
@@ -160,7 +162,7 @@ const std::set<std::string> kPinnedKeys = {
     "io_workers_off_rt_cpu", "previous_run_unstopped", "files_found_moved", "device_outages",
     "write_errors", "sync_errors", "file_write_errors", "truncations", "cut_bytes", "reopens",
     "i2c_errors", "errors", "consecutive_failures",
-    "reloads", "reload_failures", "timers", "reset", "ok", "monitor", "v"};
+    "reloads", "reload_failures", "timers", "reset", "ok", "monitor", "v", "kinds"};
 // clang-format on
 // Whole subtrees pinned: the encoder that never moves.
 const std::vector<std::string> kPinnedDevices = {"[idle]", "[idle/"};
@@ -481,7 +483,7 @@ TEST_CASE(
   check_golden("startup.txt", startup);
 
   check_golden("status.txt", shape(d.ok("status"), n));
-  for (const char* cmd : {"encoders", "buttons", "counters", "imu", "latency"})
+  for (const char* cmd : {"encoders", "buttons", "counters", "imu", "latency", "devices"})
     check_golden(std::string(cmd) + ".txt", shape(d.ok(cmd), n));
   const Json metrics = d.ok("metrics");
   check_golden("metrics.txt", metrics_shape(metrics.at("text").get<std::string>()));

@@ -97,6 +97,13 @@ void ButtonDevice::on_gap(const gpio::EdgeRecord& r, std::size_t line_index) {
   arm_timer();
 }
 
+void ButtonDevice::finish(Finish why) {
+  // At the stop, gestures still waiting for a deadline (a click waiting out the
+  // double-click time, a press not yet long) are decided as if every deadline had passed.
+  // A device a reload removes ends without them, as before.
+  if (why == Finish::stop) log_events(button_.on_time(~std::uint64_t{0} / 2));
+}
+
 std::uint64_t ButtonDevice::clock_now() const noexcept {
   return clock_ns(settings_.settings.clock == config::EventClock::realtime ? CLOCK_REALTIME
                                                                            : CLOCK_MONOTONIC);

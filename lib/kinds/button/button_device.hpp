@@ -41,6 +41,7 @@ class ButtonDevice final : public Device {
   void start() override;
   void on_edge(const gpio::EdgeRecord& r, std::size_t line_index) override;
   void on_gap(const gpio::EdgeRecord& r, std::size_t line_index) override;
+  void finish(Finish why) override;
   nlohmann::json status(std::uint64_t now) const override;
   std::string summary(std::uint64_t now) const override;
   void reset() override;

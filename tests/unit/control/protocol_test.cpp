@@ -10,10 +10,11 @@ using namespace gpioirq::control;
 using Catch::Matchers::StartsWith;
 using namespace std::string_literals;
 
-TEST_CASE("the command table: eleven commands, three of them privileged", "[control][protocol]") {
+TEST_CASE("the command table: twelve commands, three of them privileged", "[control][protocol]") {
   CHECK(
       command_list() ==
-      "status, encoders, buttons, counters, imu, latency, monitor, reset, reload, reopen, metrics");
+      "status, encoders, buttons, counters, imu, devices, latency, monitor, reset, reload, reopen, "
+      "metrics");
   for (const auto& spec : commands())
     CHECK(spec.privileged ==
           (spec.name == "reset" || spec.name == "reload" || spec.name == "reopen"));

@@ -66,7 +66,8 @@ TEST_CASE("every command reaches the handler and is answered with v 1", "[contro
   const auto calls = fx.call([&] { return fx.handler().calls; });
   // metrics goes to metrics_text(), everything else to handle().
   CHECK(calls == std::vector<std::string>{"status", "encoders", "buttons", "counters", "imu",
-                                          "latency", "monitor", "reset", "reload", "reopen"});
+                                          "devices", "latency", "monitor", "reset", "reload",
+                                          "reopen"});
   const auto peer = fx.call([&] { return fx.handler().last_peer; });
   CHECK(peer.pid == ::getpid());
   CHECK(peer.uid == ::getuid());
@@ -112,8 +113,8 @@ TEST_CASE("unknown commands and malformed requests are refused", "[control][serv
   TestClient client(fx.socket_path());
   CHECK(error_of(client.ask(R"({"v":1,"cmd":"shutdown"})"
                             "\n")) ==
-        "unknown command \"shutdown\" (known: status, encoders, buttons, counters, imu, latency, "
-        "monitor, reset, reload, reopen, metrics)");
+        "unknown command \"shutdown\" (known: status, encoders, buttons, counters, imu, devices, "
+        "latency, monitor, reset, reload, reopen, metrics)");
   CHECK(error_of(client.ask(R"({"v":1})"
                             "\n")) == "missing \"cmd\"");
   CHECK(error_of(client.ask(R"({"v":1,"cmd":5})"

@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <concepts>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -32,21 +31,6 @@
 #include "kinds/device.hpp"
 #include "kinds/kind.hpp"
 #include "loop/timer.hpp"
-
-// TEMPORARY, until part A2 defines them next to ButtonConfig: SettingsOf<ButtonConfig>
-// needs these by ADL. A non-template overload there wins over these templates.
-namespace gpioirq::config {
-template <typename T>
-requires std::same_as<T, ButtonConfig>
-void blank_places(T& c) {
-  c.place = {};
-  c.line.place = {};
-}
-template <typename T>
-requires std::same_as<T, ButtonConfig> std::vector<const LineRef*> line_refs_of(const T& c) {
-  return {&c.line};
-}
-}  // namespace gpioirq::config
 
 using namespace gpioirq;
 
@@ -347,4 +331,30 @@ TEST_CASE("on a sim chip the button is pressed at its sim_rate_hz, with contact 
   CHECK(edges[0].rising);
   CHECK(edges[1].timestamp_ns - edges[0].timestamp_ns == 1'000'000);
   CHECK(edges[2].timestamp_ns - edges[1].timestamp_ns == 1'000'000);
+}
+
+TEST_CASE(
+    "at the stop, gestures waiting for a deadline are decided; a reload's removal ends without",
+    "[kinds][button]") {
+  SECTION("a click waiting out its double-click window") {
+    Rig rig(doorbell());
+    rig.edge(true, 1000 * kMs);
+    rig.edge(false, 1010 * kMs);
+    CHECK(rig.names() == Names{"press", "release"});
+    rig.device->finish(kinds::Finish::stop);
+    CHECK(rig.names() == Names{"press", "release", "click"});
+  }
+  SECTION("a press held, not yet long") {
+    Rig rig(doorbell());
+    rig.edge(true, 1000 * kMs);
+    rig.device->finish(kinds::Finish::stop);
+    CHECK(rig.names() == Names{"press", "long_press"});
+  }
+  SECTION("removed by a reload") {
+    Rig rig(doorbell());
+    rig.edge(true, 1000 * kMs);
+    rig.edge(false, 1010 * kMs);
+    rig.device->finish(kinds::Finish::retired);
+    CHECK(rig.names() == Names{"press", "release"});
+  }
 }

@@ -7,7 +7,6 @@
 #include <catch2/generators/catch_generators.hpp>
 
 #include <chrono>
-#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -27,21 +26,6 @@
 #include "kinds/counter/counter_device.hpp"
 #include "kinds/device.hpp"
 #include "kinds/kind.hpp"
-
-// TEMPORARY, until part A2 defines them next to CounterConfig: SettingsOf<CounterConfig>
-// needs these by ADL. A non-template overload there wins over these templates.
-namespace gpioirq::config {
-template <typename T>
-requires std::same_as<T, CounterConfig>
-void blank_places(T& c) {
-  c.place = {};
-  c.line.place = {};
-}
-template <typename T>
-requires std::same_as<T, CounterConfig> std::vector<const LineRef*> line_refs_of(const T& c) {
-  return {&c.line};
-}
-}  // namespace gpioirq::config
 
 using namespace gpioirq;
 

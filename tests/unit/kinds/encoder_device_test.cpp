@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <concepts>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -35,22 +34,6 @@
 #include "kinds/device.hpp"
 #include "kinds/encoder/encoder_device.hpp"
 #include "kinds/kind.hpp"
-
-// TEMPORARY, until part A2 defines them next to EncoderConfig: SettingsOf<EncoderConfig>
-// needs these by ADL. A non-template overload there wins over these templates.
-namespace gpioirq::config {
-template <typename T>
-requires std::same_as<T, EncoderConfig>
-void blank_places(T& c) {
-  c.place = {};
-  c.a.place = {};
-  c.b.place = {};
-}
-template <typename T>
-requires std::same_as<T, EncoderConfig> std::vector<const LineRef*> line_refs_of(const T& c) {
-  return {&c.a, &c.b};
-}
-}  // namespace gpioirq::config
 
 using namespace gpioirq;
 
