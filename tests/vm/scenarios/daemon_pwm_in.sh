@@ -14,19 +14,29 @@
 #     cycle ending window_ms after the window opened, the last one by the stuck time;
 #     duty, frequency and high times exactly (the same double divisions), the scaled value
 #     to 1e-12 relative;
-#   - against what was asked: each cycle's high time as the kernel stamped it is within
-#     BOUND of the high time pwm_train actually wrote (its own clock readings around each
-#     write), and the mean high time within 2 % of the requested 1500 us.
-# BOUND: gpio-sim raises its interrupt through an irq_work and gpiolib-cdev stamps the edge
-# in that hard IRQ, so a kernel timestamp trails its write by the time the write syscall
-# and the irq_work take under TCG. The scenario prints the worst difference it saw
-# (max_dev_ns); the bound is 3 x the worst seen over 5 runs (DESIGN12 §4), see
-# docs/VM-TESTS.md for the runs it was taken from.
+#   - against what was asked: pwm_train records its clock around each write. Each cycle's
+#     high time as the kernel stamped it is within BOUND_NS of the high time pwm_train
+#     wrote, their means within MEAN_BOUND_NS, and the mean kernel high time is not shorter
+#     than the requested 1500 us by more than MEAN_BOUND_NS (pwm_train ends a pulse no
+#     sooner than asked; it can only be late). How much longer it is depends on how late
+#     the host lets pwm_train run: printed, not checked.
+# What TCG allows, measured (docs/VM-TESTS.md: 11 runs of this pwm_train and 2 of an earlier
+# version, on a loaded 2-core host): gpio-sim raises its interrupt through an irq_work and
+# gpiolib-cdev stamps the edge in that hard IRQ, so a timestamp trails its write by
+# 0.02-0.7 ms, once 4.7 ms (the vCPU away): per cycle the kernel's high time differed from
+# the written one by at most 4.54 ms (2.04 ms with this version), the means by at most
+# 98 us (the fall's stamp trails less than the rise's, which follows a sleep). In some boots
+# the guest's CLOCK_MONOTONIC advances in 1 ms steps (the kernel's stamps and pwm_train's
+# readings alike), so pwm_train cannot end a pulse before the next step; and on a busy host
+# the vCPU running pwm_train is away for milliseconds (its writes up to 7.3 ms late): its
+# mean high time was 1.56-2.83 ms for 1.5 ms requested, never less. Bounds: 3 x the worst
+# seen, per cycle and for the means.
 # vm-timeout: 120
 . /scenarios/lib.sh
 need_bin gpioirqd gpioirqctl json_get pwm_train
 
-BOUND_NS=3000000   # see above and docs/VM-TESTS.md
+BOUND_NS=14000000      # see above and docs/VM-TESTS.md
+MEAN_BOUND_NS=300000
 
 sim_chip simP bank0:1:pwm_in
 sim_pull simP bank0 0 down
@@ -163,18 +173,23 @@ awk -F, -v d=servo -v bound="$BOUND_NS" '
     worst = 0; over = 0
     for (i = 1; i + 1 <= k; i += 2) {
       kernel = ts[i + 1] - ts[i]; written = wb[i + 1] - wb[i]
-      dev = kernel - written; if (dev < 0) dev = -dev
+      dev = kernel - written; sdev += dev; if (dev < 0) dev = -dev
       if (dev > worst) worst = dev
       if (dev > bound) over++
-      sum += kernel; c++
+      sum += kernel; wsum += written; c++
     }
     for (i = 1; i <= k; i++) { lag = ts[i] - wb[i]; if (lag > max_lag) max_lag = lag; if (lag < min_lag || i == 1) min_lag = lag }
-    printf "request pulses=%d max_dev_ns=%d over_bound=%d mean_high_us=%.3f lag_ns=%d..%d\n", c, worst, over, sum / c / 1000, min_lag, max_lag
+    printf "request pulses=%d max_dev_ns=%d over_bound=%d mean_high_us=%.3f mean_written_us=%.3f mean_dev_ns=%.0f lag_ns=%d..%d\n",
+      c, worst, over, sum / c / 1000, wsum / c / 1000, sdev / c, min_lag, max_lag
   }' /tmp/writes.txt "$DAEMON_EVENTS" > /tmp/request.txt || { cat /tmp/request.txt; fail "writes and EDGE rows do not pair up"; }
 cat /tmp/request.txt
+emit_file events.csv "$DAEMON_EVENTS"
+emit_file writes.txt /tmp/writes.txt
 Q=$(cat /tmp/request.txt)
 check "each high time within $BOUND_NS ns of the written one (worst $(echo "$Q" | kv max_dev_ns) ns)" \
   [ "$(echo "$Q" | kv over_bound)" = 0 -a "$(echo "$Q" | kv pulses)" = 150 ]
-check "mean high time within 2 % of 1500 us ($(echo "$Q" | kv mean_high_us) us)" \
-  awk -v m="$(echo "$Q" | kv mean_high_us)" 'BEGIN { exit !(m >= 1470 && m <= 1530) }'
-pass "servo: 300 edges, 149 cycles, $(echo "$R" | kv windows) windows equal to the EDGE replay, stuck_low before and after, high times within $(echo "$Q" | kv max_dev_ns) ns of the writes (bound $BOUND_NS), mean $(echo "$Q" | kv mean_high_us) us"
+check "mean high time within $MEAN_BOUND_NS ns of the written mean ($(echo "$Q" | kv mean_dev_ns) ns)" \
+  awk -v d="$(echo "$Q" | kv mean_dev_ns)" -v b="$MEAN_BOUND_NS" 'BEGIN { exit !(d != "" && d <= b && -d <= b) }'
+check "mean high time $(echo "$Q" | kv mean_high_us) us (written $(echo "$Q" | kv mean_written_us) us): not shorter than the requested 1500 us by more than $MEAN_BOUND_NS ns" \
+  awk -v m="$(echo "$Q" | kv mean_high_us)" -v b="$MEAN_BOUND_NS" 'BEGIN { exit !(m != "" && m >= 1500 - b / 1000) }'
+pass "servo: 300 edges, 149 cycles, $(echo "$R" | kv windows) windows equal to the EDGE replay, stuck_low before and after, high times within $(echo "$Q" | kv max_dev_ns) ns of the writes (bound $BOUND_NS), means $(echo "$Q" | kv mean_dev_ns) ns apart, mean $(echo "$Q" | kv mean_high_us) us for 1500 requested"

@@ -1,14 +1,16 @@
 /*
  * pwm_train: a PWM pulse train on one gpio-sim line, from inside the test VM, by writing the
  * line's sysfs `pull` attribute ("pull-up" rises, "pull-down" falls), which makes gpio-sim
- * raise a real edge interrupt. Like edge_train, the pull file is kept open and every write
- * is paced against an absolute CLOCK_MONOTONIC deadline, so a late write does not shift
- * the ones after it.
+ * raise a real edge interrupt. Like edge_train, the pull file is kept open and the rises are
+ * paced against absolute CLOCK_MONOTONIC deadlines, so a late write does not shift the ones
+ * after it.
  *
  *   pwm_train -p PERIOD_US -h HIGH_US[,HIGH_US...] -n CYCLES [-o FILE] PULL_FILE
  *
- *   Cycle i rises at start + i * PERIOD_US and falls HIGH_US later, the high times taken in
- *   turn from the list (1000,1500,2000: 1000, 1500, 2000, 1000, ...). The line is put low
+ *   Cycle i rises at start + i * PERIOD_US and falls HIGH_US after that write began (a late
+ *   rise does not shorten the pulse), the high times taken in turn from the list
+ *   (1000,1500,2000: 1000, 1500, 2000, 1000, ...). The last 3 ms before each write
+ *   is spent polling the clock rather than sleeping (a sleeper wakes late under TCG). The line is put low
  *   first (no edge counted if it already is). Each high time must be shorter than the
  *   period.
  *   -o FILE  writes one line per write: "<before_ns> <after_ns> <1|0>", the CLOCK_MONOTONIC
@@ -45,23 +47,36 @@ static void sleep_until(int64_t deadline_ns)
 	}
 }
 
+/* A sleeping thread wakes up late by up to a few hundred microseconds under TCG; the last
+ * SPIN_NS (3 ms: every fall, and the end of each period) are spent polling the clock, so that a write starts within
+ * microseconds of it unless the vCPU itself was away. */
+#define SPIN_NS 3000000LL
+
+static void wait_until(int64_t deadline_ns)
+{
+	if (deadline_ns - now_ns() > SPIN_NS)
+		sleep_until(deadline_ns - SPIN_NS);
+	while (now_ns() < deadline_ns) {
+	}
+}
+
 static const char *pull_path;
 static int pull_fd = -1;
 static FILE *times_out;
 static long long edges;
 static int64_t max_late;
 
-/* Waits for the deadline, writes the level, records the write's time. */
-static int write_level_at(int64_t deadline, int level)
+/* Waits for the deadline, writes the level, records the write's time; *started: when the
+ * write began. */
+static int write_level_at(int64_t deadline, int level, int64_t *started)
 {
 	static const char up[] = "pull-up";
 	static const char down[] = "pull-down";
 	const char *s = level ? up : down;
 	const size_t len = level ? sizeof(up) - 1 : sizeof(down) - 1;
-	int64_t t = now_ns();
-	if (t < deadline)
-		sleep_until(deadline);
+	wait_until(deadline);
 	const int64_t before = now_ns();
+	*started = before;
 	if (before - deadline > max_late)
 		max_late = before - deadline;
 	if (pwrite(pull_fd, s, len, 0) != (ssize_t)len) {
@@ -148,8 +163,11 @@ int main(int argc, char **argv)
 
 	const int64_t start = now_ns();
 	for (long long i = 0; i < cycles; ++i) {
-		const int64_t rise = start + i * period_us * 1000;
-		if (write_level_at(rise, 1) || write_level_at(rise + highs[i % nhighs] * 1000, 0))
+		/* Rises on the period's grid; each fall HIGH_US after its rise actually began, so
+		 * that a late rise (the vCPU was away) does not shorten the pulse. */
+		int64_t rose = 0, fell = 0;
+		if (write_level_at(start + i * period_us * 1000, 1, &rose) ||
+		    write_level_at(rose + highs[i % nhighs] * 1000, 0, &fell))
 			return 1;
 	}
 	const int64_t elapsed = now_ns() - start;
