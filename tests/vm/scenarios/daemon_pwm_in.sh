@@ -20,8 +20,8 @@
 #     than the requested 1500 us by more than MEAN_BOUND_NS (pwm_train ends a pulse no
 #     sooner than asked; it can only be late). How much longer it is depends on how late
 #     the host lets pwm_train run: printed, not checked.
-# What TCG allows, measured (docs/VM-TESTS.md: 11 runs of this pwm_train and 2 of an earlier
-# version, on a loaded 2-core host): gpio-sim raises its interrupt through an irq_work and
+# What TCG allows, measured (docs/VM-TESTS.md: 11 runs of this pwm_train and 4 of earlier
+# versions, on a loaded 2-core host): gpio-sim raises its interrupt through an irq_work and
 # gpiolib-cdev stamps the edge in that hard IRQ, so a timestamp trails its write by
 # 0.02-0.7 ms, once 4.7 ms (the vCPU away): per cycle the kernel's high time differed from
 # the written one by at most 4.54 ms (2.04 ms with this version), the means by at most
