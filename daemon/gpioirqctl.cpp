@@ -69,10 +69,6 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.summary));
     if (!spec.args.empty()) sub->add_option("names", options.names, "only these streams");
   }
-  // Until protocol.cpp lists `devices` (part B of #12): its subcommand all the same.
-  if (control::find_command("devices") == nullptr)
-    app.add_subcommand("devices", "every device by kind: down, losses, summary and its figures")
-        ->add_option("names", options.names, "only these streams");
   CLI::App* monitor =
       app.add_subcommand("monitor", "print live edges and decoded events, one per line");
   monitor->add_option("names", options.names, "only these streams (default: all)");

@@ -501,17 +501,37 @@ struct LossStyle {
   }
 };
 
+// The kinds of a `devices` reply in the daemon's registry order: its "kinds" array (a JSON
+// object's members arrive sorted by name, so the order travels separately), then any kind
+// it does not list, by name (a daemon older than that array).
+std::vector<std::pair<std::string, const nlohmann::json*>> kinds_in_order(
+    const nlohmann::json* by_kind, const nlohmann::json& body) {
+  std::vector<std::pair<std::string, const nlohmann::json*>> ordered;
+  if (by_kind == nullptr || !by_kind->is_object()) return ordered;
+  auto listed = [&](const std::string& kind) {
+    return std::any_of(ordered.begin(), ordered.end(),
+                       [&](const auto& entry) { return entry.first == kind; });
+  };
+  if (const auto* order = member(body, "kinds"); order != nullptr && order->is_array())
+    for (const auto& kind : *order)
+      if (kind.is_string() && by_kind->contains(kind.get<std::string>()) &&
+          !listed(kind.get<std::string>()))
+        ordered.emplace_back(kind.get<std::string>(), &(*by_kind)[kind.get<std::string>()]);
+  for (const auto& [kind, list] : by_kind->items())
+    if (!listed(kind)) ordered.emplace_back(kind, &list);
+  return ordered;
+}
+
 }  // namespace
 
 void render_devices(const nlohmann::json& body, std::ostream& out) {
   const nlohmann::json* kinds = member(body, "devices");
   bool any = false;
-  if (kinds != nullptr && kinds->is_object())
-    for (const auto& [kind, devices] : kinds->items())
-      if (devices.is_array() && !devices.empty()) {
-        render_device_kind(kind, devices, out);
-        any = true;
-      }
+  for (const auto& [kind, devices] : kinds_in_order(kinds, body))
+    if (devices->is_array() && !devices->empty()) {
+      render_device_kind(kind, *devices, out);
+      any = true;
+    }
   if (!any) out << "devices: none\n";
 }
 
@@ -628,41 +648,41 @@ std::string render_top_frame(const nlohmann::json& status, const nlohmann::json&
   };
   const double dt = state.previous_time_s >= 0 ? now_s - state.previous_time_s : 0;
   std::vector<std::string> rows;
-  if (kinds != nullptr && kinds->is_object())
-    for (const auto& [kind, list] : kinds->items()) {
-      if (!list.is_array()) continue;
-      for (const auto& device : list) {
-        const auto* name_member = member(device, "name");
-        if (name_member == nullptr) continue;
-        const std::string name = cell_text(*name_member);
-        const auto* down_member = member(device, "down");
-        const bool down =
-            down_member != nullptr && down_member->is_boolean() && down_member->get<bool>();
+  for (const auto& [kind, list_ptr] : kinds_in_order(kinds, devices)) {
+    const nlohmann::json& list = *list_ptr;
+    if (!list.is_array()) continue;
+    for (const auto& device : list) {
+      const auto* name_member = member(device, "name");
+      if (name_member == nullptr) continue;
+      const std::string name = cell_text(*name_member);
+      const auto* down_member = member(device, "down");
+      const bool down =
+          down_member != nullptr && down_member->is_boolean() && down_member->get<bool>();
 
-        std::string edges = "-";
-        if (const auto now = edges_now.find(name); now != edges_now.end()) {
-          const auto before = state.previous_edges.find(name);
-          if (before != state.previous_edges.end() && dt > 0 && now->second >= before->second)
-            edges = short_rate((now->second - before->second) / dt);
-        }
-        std::string lost = pad_left("-", kLostWidth);
-        if (const auto* count = member(device, "lost"); count != nullptr && count->is_number())
-          lost = losses.cell(name, count->get<double>(), kLostWidth);
-        const auto p99 = p99_ns.find(name);
-        std::string values;
-        if (down)
-          values = down_reason(device, name);
-        else if (const auto* summary = member(device, "summary"); summary != nullptr)
-          values = cell_text(*summary);
-        std::string state_cell = pad_right(down ? "DOWN" : "up", kStateWidth);
-        if (down && highlight) state_cell = emphasize(std::move(state_cell), kBold);
-        rows.push_back(top_row(
-            pad_right(name, kNameWidth), pad_right(kind, kKindWidth), state_cell,
-            pad_left(edges, kEdgesWidth), lost,
-            pad_left(p99 != p99_ns.end() ? short_duration(p99->second, true) : "-", kP99Width),
-            fit(values, kValuesWidth)));
+      std::string edges = "-";
+      if (const auto now = edges_now.find(name); now != edges_now.end()) {
+        const auto before = state.previous_edges.find(name);
+        if (before != state.previous_edges.end() && dt > 0 && now->second >= before->second)
+          edges = short_rate((now->second - before->second) / dt);
       }
+      std::string lost = pad_left("-", kLostWidth);
+      if (const auto* count = member(device, "lost"); count != nullptr && count->is_number())
+        lost = losses.cell(name, count->get<double>(), kLostWidth);
+      const auto p99 = p99_ns.find(name);
+      std::string values;
+      if (down)
+        values = down_reason(device, name);
+      else if (const auto* summary = member(device, "summary"); summary != nullptr)
+        values = cell_text(*summary);
+      std::string state_cell = pad_right(down ? "DOWN" : "up", kStateWidth);
+      if (down && highlight) state_cell = emphasize(std::move(state_cell), kBold);
+      rows.push_back(top_row(
+          pad_right(name, kNameWidth), pad_right(kind, kKindWidth), state_cell,
+          pad_left(edges, kEdgesWidth), lost,
+          pad_left(p99 != p99_ns.end() ? short_duration(p99->second, true) : "-", kP99Width),
+          fit(values, kValuesWidth)));
     }
+  }
 
   // Cut to the screen: the last line left says how many devices did not fit.
   const std::size_t limit = max_lines > 0 ? static_cast<std::size_t>(max_lines) : 0;

@@ -143,6 +143,30 @@ TEST_CASE("gpioirqctl renders tables and histograms; GPIOIRQ_SOCKET is honoured"
   CHECK(top.out.find('\x1b') == std::string::npos);
 }
 
+TEST_CASE("gpioirqctl devices: one table per kind; top: one row per device", "[control][client]") {
+  ServerFixture fx;
+  const auto devices = run({"-s", fx.socket_path(), "devices"});
+  CHECK(devices.status == 0);
+  CHECK(devices.out ==
+        "encoder:\n"
+        "  name  down  lost  position\n"
+        "  knob  no       2         5\n"
+        "pwm_in:\n"
+        "  name  down  down_reason            lost  duty\n"
+        "  fan   yes   chip 'sim9' not found     0   0.5\n");
+  const auto json = run({"-s", fx.socket_path(), "devices", "--json", "knob"});
+  CHECK(json.status == 0);
+  CHECK(nlohmann::json::parse(json.out).at("devices").at("pwm_in").at(0).at("duty") == 0.5);
+  CHECK(fx.call([&] { return fx.handler().calls.back(); }) == "devices");
+  const auto top = run({"-s", fx.socket_path(), "top"});  // not a terminal: one frame
+  CHECK(top.status == 0);
+  CHECK_THAT(
+      top.out,
+      ContainsSubstring("\nknob         encoder up          -     2!    -  pos 5  vel 0/s\n"
+                        "fan          pwm_in  DOWN        -      0    -  chip 'sim9' not found\n"));
+  CHECK(top.out.find('\x1b') == std::string::npos);
+}
+
 TEST_CASE("gpioirqctl monitor prints one formatted line per event", "[control][client]") {
   ServerFixture fx;
   Ctl ctl({"-s", fx.socket_path(), "monitor", "knob", "-n", "2", "--format", "%n %e %v @%t"});

@@ -314,4 +314,13 @@ TEST_CASE("devices: one table per kind, shared columns first, nested objects fla
   std::ostringstream none;
   render_devices({{"devices", nlohmann::json::object()}}, none);
   CHECK(none.str() == "devices: none\n");
+
+  // The reply's "kinds" carries the daemon's table order (object members arrive sorted);
+  // a kind it does not list comes after, by name.
+  nlohmann::json ordered = body;
+  ordered["kinds"] = {"pwm_in"};
+  std::ostringstream in_order;
+  render_devices(ordered, in_order);
+  CHECK(in_order.str().find("pwm_in:\n") == 0);
+  CHECK(in_order.str().find("encoder:\n") != std::string::npos);
 }

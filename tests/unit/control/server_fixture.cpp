@@ -34,6 +34,21 @@ nlohmann::json FakeHandler::handle(std::string_view cmd, const nlohmann::json& r
                {"p99", 40},
                {"unit", "us"},
                {"buckets", {{0, 10, 5}, {10, 20, 50}, {20, 40, 2}, {40, 80, 0}}}}}}};
+  if (cmd == "devices")
+    return {{"devices",
+             {{"encoder",
+               {{{"name", "knob"},
+                 {"down", false},
+                 {"lost", 2},
+                 {"summary", "pos 5  vel 0/s"},
+                 {"position", 5}}}},
+              {"pwm_in",
+               {{{"name", "fan"},
+                 {"down", true},
+                 {"down_reason", "chip 'sim9' not found"},
+                 {"lost", 0},
+                 {"summary", "-"},
+                 {"duty", 0.5}}}}}}};
   return {{"handled", std::string(cmd)}};
 }
 
