@@ -52,6 +52,12 @@ struct DeviceUnavailable : std::runtime_error {
 // "opening <what> <path>: <reason>".
 [[noreturn]] void throw_log_open_error(const std::string& what, const std::string& path, int err);
 
+// The longest Device::summary(): top's VALUES column.
+inline constexpr std::size_t kSummaryBytes = 32;
+// `text` cut to at most `bytes` bytes, at the start of a UTF-8 character (a unit such as
+// "°C" or "m³" cut inside one would make the reply invalid JSON text).
+std::string cut_utf8(std::string text, std::size_t bytes = kSummaryBytes);
+
 // One line request per device, as today.
 struct LineRequest {
   // Each line and its role ("a", "line"), in the order Device::on_edge's line_index counts.

@@ -18,12 +18,14 @@ std::uint64_t clock_ns(clockid_t id) noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// "3s", "12m", "5h": how long ago, in at most 3 digits.
+// "3s", "12m", "5h", "41d": how long ago, in at most 3 digits ("999d+" beyond).
 std::string ago(std::uint64_t ns) {
   const std::uint64_t s = ns / 1'000'000'000ull;
   if (s < 100) return fmt::format("{}s", s);
   if (s < 100 * 60) return fmt::format("{}m", s / 60);
-  return fmt::format("{}h", s / 3600);
+  if (s < 100 * 3600) return fmt::format("{}h", s / 3600);
+  if (s < 1000 * 86400) return fmt::format("{}d", s / 86400);
+  return "999d+";
 }
 
 }  // namespace
@@ -176,7 +178,7 @@ std::string ButtonDevice::summary(std::uint64_t now) const {
     s += fmt::format("  last {} {}", button_event_name(last_event_->kind),
                      ago(t > last_event_->ts_ns ? t - last_event_->ts_ns : 0));
   }
-  return s;
+  return cut_utf8(std::move(s));
 }
 
 void ButtonDevice::reset() {

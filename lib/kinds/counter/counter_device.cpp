@@ -106,11 +106,11 @@ std::string CounterDevice::summary(std::uint64_t now) const {
   // "12034 l  250 Hz": the value in its unit (the unit cut to fit 32 characters).
   const std::string number = fmt::format("{:.10g}", value());
   const std::string hz = "  " + hz_text(counter_.frequency(now)) + " Hz";
-  std::string unit = settings_.unit;
-  const std::size_t room =
-      number.size() + 1 + hz.size() < 32 ? 32 - number.size() - 1 - hz.size() : 0;
-  if (unit.size() > room) unit.resize(room);
-  return number + (unit.empty() ? "" : " " + unit) + hz;
+  const std::size_t room = number.size() + 1 + hz.size() < kSummaryBytes
+                               ? kSummaryBytes - number.size() - 1 - hz.size()
+                               : 0;
+  const std::string unit = cut_utf8(settings_.unit, room);  // "m³" is not cut inside a character
+  return cut_utf8(number + (unit.empty() ? "" : " " + unit) + hz);
 }
 
 void CounterDevice::reset() {

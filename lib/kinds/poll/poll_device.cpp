@@ -142,12 +142,7 @@ std::string PollDevice::summary(std::uint64_t) const {
     text = fmt::format("{:.6g}", last.value);
   else
     text = fmt::format("{:.6g} {}", last.value, poll_.unit);
-  if (text.size() > 32) {  // cut at a character's start: a unit may be UTF-8 ("°C")
-    std::size_t cut = 32;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    text.resize(cut);
-  }
-  return text;
+  return cut_utf8(std::move(text));  // a unit may be UTF-8 ("°C")
 }
 
 std::unique_ptr<Device> make_poll_device(const Kind& kind, const config::DeviceConfig& cfg,

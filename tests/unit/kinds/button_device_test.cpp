@@ -229,6 +229,10 @@ TEST_CASE("button gestures are rows and live lines, their deadlines run on the l
                             {"open", 0},
                             {"close", 0}});
   CHECK(rig.device->summary(t1 + 4600 * kMs) == "released  last release 3s");
+  // Long after, the age stays within 3 digits and the summary within top's 32 columns.
+  const std::uint64_t day = 86'400'000 * kMs;
+  CHECK(rig.device->summary(t1 + 1600 * kMs + 50 * day) == "released  last release 50d");
+  CHECK(rig.device->summary(t1 + 1600 * kMs + 5000 * day) == "released  last release 999d+");
 }
 
 TEST_CASE("a button deadline dispatches the edges already read before it decides",

@@ -268,6 +268,15 @@ TEST_CASE("the counter's summary leaves out an empty unit and cuts a long one",
     CHECK(s.starts_with("3 very long"));
     CHECK(s.ends_with("  250 Hz"));
   }
+  // "³" is 2 bytes; 22 bytes of room would end inside the 7th one: the cut leaves it out.
+  c.unit = "abm³m³m³m³m³m³m³";
+  {
+    Rig rig(c);
+    rig.pulses(3, 1000);
+    const std::string s = rig.device->summary(1000 + 9 * kMs);
+    CHECK(s == "3 abm³m³m³m³m³m³m  250 Hz");
+    CHECK_NOTHROW(nlohmann::json(s).dump());  // valid UTF-8, so the reply can be sent
+  }
 }
 
 TEST_CASE("on a sim chip the counter gets pulses at its sim_rate_hz", "[kinds][counter]") {
