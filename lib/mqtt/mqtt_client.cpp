@@ -57,6 +57,7 @@ BrokerAddress parse_broker_url(std::string_view url) {
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   std::string_view host = rest;
   std::string_view port;
+  bool has_port = false;
   if (rest.starts_with("[")) {
     const auto close = rest.find(']');
     if (close == std::string_view::npos) {
@@ -69,20 +70,21 @@ BrokerAddress parse_broker_url(std::string_view url) {
                                     "': expected ':PORT' after ']'");
       }
       port = rest.substr(close + 2);
+      has_port = true;
     }
   } else if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
+    has_port = true;
   }
   if (host.empty()) {
     throw std::invalid_argument("mqtt: broker URL '" + std::string(url) + "' has no host");
   }
-  if (!port.data() || (port.empty() && rest.back() != ':')) {
-    // no port given: the scheme's default
-  } else {
+  if (has_port) {
     int p = 0;
     const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (ec != std::errc{} || end != port.data() + port.size() || p < 1 || p > 65535) {
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || p < 1 ||
+        p > 65535) {
       throw std::invalid_argument("mqtt: broker URL '" + std::string(url) + "': port '" +
                                   std::string(port) + "' is not 1..65535");
     }
@@ -310,6 +312,11 @@ void MqttClient::handle_disconnect(int rc) {
   if (rc != 0) fail("connection to " + config_.url + " lost", rc);
   if (poll_.in_flight()) loop_.cancel(poll_);
   if (was_connected && on_disconnected) on_disconnected();
+  if (stopping_) {
+    // Nothing left to keep alive: an idle client holds no op in the loop.
+    misc_timer_.cancel();
+    return;
+  }
   schedule_reconnect();
 }
 
