@@ -203,6 +203,7 @@ void MqttClient::stop() {
 void MqttClient::connect_now() {
   if (stopping_) return;
   state_ = State::connecting;
+  ++counters_.connect_attempts;
   const int rc = mosquitto_connect_async(mosq_.get(), address_.host.c_str(), address_.port,
                                          config_.keepalive_s);
   if (rc != MOSQ_ERR_SUCCESS) {
@@ -243,15 +244,23 @@ void MqttClient::on_poll(int res) {
     const auto events = static_cast<unsigned>(res);
     if ((events & (POLLIN | POLLERR | POLLHUP)) != 0) {
       // Also drives the TLS handshake while it runs (mosquitto_loop_read does it then).
-      const int rc = mosquitto_loop_read(mosq_.get(), 1);
-      if (rc != MOSQ_ERR_SUCCESS) fail("read", rc);
+      // Also drives the TLS handshake while it runs.
+      lost_unannounced(mosquitto_loop_read(mosq_.get(), 1));
     }
     if ((events & POLLOUT) != 0 && mosquitto_socket(mosq_.get()) >= 0) {
-      const int rc = mosquitto_loop_write(mosq_.get(), 1);
-      if (rc != MOSQ_ERR_SUCCESS) fail("write", rc);
+      lost_unannounced(mosquitto_loop_write(mosq_.get(), 1));
     }
   }
   arm();
+}
+
+void MqttClient::lost_unannounced(int rc) {
+  // Most errors close the socket and call the disconnect callback, which records them;
+  // a failed TLS handshake closes it without the callback: handled the same way here.
+  if (rc != MOSQ_ERR_SUCCESS && state_ != State::disconnected &&
+      mosquitto_socket(mosq_.get()) < 0) {
+    handle_disconnect(rc);
+  }
 }
 
 int MqttClient::publish(std::string_view topic, std::string_view payload, int qos, bool retain) {
@@ -292,7 +301,8 @@ void MqttClient::publish_cb(mosquitto*, void* self, int mid) {
 void MqttClient::handle_connect(int rc) {
   if (rc != 0) {
     // The broker refused (CONNACK return code): it closes; the disconnect callback follows.
-    last_error_ = std::string("connect refused: ") + mosquitto_connack_string(rc);
+    last_error_ = "connect to " + config_.url + " refused: " + mosquitto_connack_string(rc);
+    refused_ = true;
     return;
   }
   state_ = State::connected;
@@ -309,7 +319,13 @@ void MqttClient::handle_disconnect(int rc) {
   const bool was_connected = state_ == State::connected;
   state_ = State::disconnected;
   if (was_connected) ++counters_.disconnects;
-  if (rc != 0) fail("connection to " + config_.url + " lost", rc);
+  // A refusal's reason (CONNACK) says more than the close that follows it.
+  if (rc != 0 && !refused_) {
+    fail((was_connected ? "connection to " : "connect to ") + config_.url +
+             (was_connected ? " lost" : " failed"),
+         rc);
+  }
+  refused_ = false;
   if (poll_.in_flight()) loop_.cancel(poll_);
   if (was_connected && on_disconnected) on_disconnected();
   if (stopping_) {

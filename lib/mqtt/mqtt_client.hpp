@@ -70,8 +70,9 @@ class MqttClient {
     std::uint64_t published = 0;     // accepted by publish()
     std::uint64_t acknowledged = 0;  // PUBACK (QoS 1), PUBCOMP (QoS 2), sent (QoS 0)
     std::uint64_t dropped = 0;       // refused by publish(): not connected, or an error
-    std::uint64_t connects = 0;      // CONNACKs that accepted us
-    std::uint64_t disconnects = 0;   // connections lost or closed
+    std::uint64_t connect_attempts = 0;
+    std::uint64_t connects = 0;     // CONNACKs that accepted us
+    std::uint64_t disconnects = 0;  // connections lost or closed
     std::uint64_t in_flight() const noexcept { return published - acknowledged; }
   };
 
@@ -118,6 +119,8 @@ class MqttClient {
   // Keeps one poll on the library's current socket, for the events it wants now.
   void arm();
   void on_poll(int res);
+  // After a loop_read/write error: the disconnect the library did not announce.
+  void lost_unannounced(int rc);
   void fail(std::string what, int rc);
 
   loop::EventLoop& loop_;
@@ -133,6 +136,7 @@ class MqttClient {
   State state_ = State::disconnected;
   bool started_ = false;
   bool stopping_ = false;
+  bool refused_ = false;  // the broker refused the last CONNECT (its reason is in last_error_)
   Counters counters_;
   std::string last_error_;
 };

@@ -61,11 +61,12 @@ bool port_open(int port) {
 // A mosquitto broker with its own configuration in dir, on a fixed port across restarts.
 class Broker {
  public:
-  Broker(const gpioirq_test::TempDir& dir, std::string extra_conf = {})
+  // extra_conf: more listener settings; it says allow_anonymous when it wants other than true.
+  Broker(const gpioirq_test::TempDir& dir, std::string extra_conf = "allow_anonymous true\n")
       : dir_(dir), port_(free_port()) {
     conf_ = dir.file("mosquitto.conf");
     std::ofstream(conf_) << "listener " << port_ << " 127.0.0.1\n"
-                         << "allow_anonymous true\npersistence false\n"
+                         << "persistence false\n"
                          // As root, mosquitto would switch to its own user, who may not
                          // read the test's directory: stay who we are.
                          << "user " << ::getpwuid(::geteuid())->pw_name << "\n"
@@ -304,8 +305,8 @@ TEST_CASE("mqtt client: TLS to a broker whose certificate a test CA signed",
   run("printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr -CA "
       "ca.crt "
       "-CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.crt");
-  Broker broker(dir, "cafile " + dir.file("ca.crt") + "\ncertfile " + dir.file("server.crt") +
-                         "\nkeyfile " + dir.file("server.key") + "\n");
+  Broker broker(dir, "allow_anonymous true\ncafile " + dir.file("ca.crt") + "\ncertfile " +
+                         dir.file("server.crt") + "\nkeyfile " + dir.file("server.key") + "\n");
   EventLoop loop;
   auto cfg = config_for(broker.port());
   cfg.url = "mqtts://127.0.0.1:" + std::to_string(broker.port());
@@ -331,6 +332,41 @@ TEST_CASE("mqtt client: TLS to a broker whose certificate a test CA signed",
         loop, [&] { return client.state() == MqttClient::State::connected; }, 2000));
     CHECK(client.counters().connects == 0);
     CHECK_FALSE(client.last_error().empty());
+    CHECK(client.counters().connect_attempts >= 2);  // a failed handshake is retried too
+  }
+}
+
+TEST_CASE("mqtt client: username and password file", "[mqtt][broker]") {
+  gpioirq_test::TempDir dir;
+  REQUIRE(
+      std::system(("mosquitto_passwd -c -b " + dir.file("passwd") + " meter s3cret >/dev/null 2>&1")
+                      .c_str()) == 0);
+  Broker broker(dir, "allow_anonymous false\npassword_file " + dir.file("passwd") + "\n");
+  EventLoop loop;
+  auto cfg = config_for(broker.port());
+  cfg.username = "meter";
+  cfg.password_file = dir.file("password");
+
+  SECTION("the right password (the file's first line): connected") {
+    std::ofstream(cfg.password_file) << "s3cret\nnot this line\n";
+    MqttClient client(loop, cfg);
+    client.start();
+    REQUIRE(run_until(
+        loop, [&] { return client.state() == MqttClient::State::connected; }, 5000));
+    CHECK(client.publish("gpioirq/auth/x", "1", 1, false) > 0);
+    REQUIRE(run_until(
+        loop, [&] { return client.counters().acknowledged == 1; }, 5000));
+  }
+  SECTION("a wrong password: refused, and the reason kept") {
+    std::ofstream(cfg.password_file) << "wrong\n";
+    MqttClient client(loop, cfg);
+    client.start();
+    CHECK_FALSE(run_until(
+        loop, [&] { return client.state() == MqttClient::State::connected; }, 1500));
+    CHECK(client.counters().connects == 0);
+    CHECK_FALSE(client.last_error().empty());
+    CHECK(client.last_error().find("refused: Connection Refused: not authorised") !=
+          std::string::npos);
   }
 }
 
