@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch_test_macros.hpp>
 #include <chrono>
 #include <cstdio>
@@ -382,4 +383,40 @@ TEST_CASE("mqtt client: configuration mistakes are refused before connecting", "
   cfg.username = "u";
   cfg.password_file = "/nonexistent/password";
   CHECK_THROWS_AS(MqttClient(loop, cfg), std::runtime_error);
+}
+
+TEST_CASE(
+    "mqtt client: QoS 1 messages in flight at a cut connection are sent again after the reconnect",
+    "[mqtt][broker]") {
+  gpioirq_test::TempDir dir;
+  Broker broker(dir);
+  Subscriber sub(broker.port(), "gpioirq/test/cut");
+  EventLoop loop;
+  MqttClient client(loop, config_for(broker.port()));
+  client.start();
+  REQUIRE(run_until(
+      loop, [&] { return client.state() == MqttClient::State::connected; }, 5000));
+  for (int i = 0; i < 500; ++i)
+    REQUIRE(client.publish("gpioirq/test/cut", std::to_string(i), 1, false) > 0);
+  // Cut before the loop has read a single PUBACK: all 500 are in flight.
+  ::shutdown(client.socket_fd(), SHUT_RDWR);
+  CHECK(client.counters().in_flight() == 500);
+  REQUIRE(run_until(
+      loop, [&] { return client.counters().connects == 2 && client.counters().in_flight() == 0; },
+      10000, [&] { sub.pump(); }));
+  CHECK(client.counters().acknowledged == 500);
+  // Every one arrived (some maybe twice: what the broker had before the cut).
+  std::vector<bool> seen(500, false);
+  std::size_t distinct = 0;
+  std::size_t looked_at = 0;
+  const auto count_new = [&] {
+    for (; looked_at < sub.messages.size(); ++looked_at) {
+      const auto i = static_cast<std::size_t>(std::stoi(sub.messages[looked_at].second));
+      if (!seen[i]) ++distinct;
+      seen[i] = true;
+    }
+    return distinct == 500;
+  };
+  CHECK(run_until(loop, count_new, 5000, [&] { sub.pump(); }));
+  CHECK(distinct == 500);
 }
