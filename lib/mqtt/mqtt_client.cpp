@@ -186,18 +186,24 @@ void MqttClient::start() {
 
 void MqttClient::stop() {
   stopping_ = true;
-  reconnect_timer_.cancel();
-  if (state_ == State::connected && !config_.status_topic.empty()) {
-    mosquitto_publish(mosq_.get(), nullptr, config_.status_topic.c_str(), 7, "offline", config_.qos,
-                      true);
-  }
-  mosquitto_disconnect(mosq_.get());
-  arm();
-  if (state_ == State::connecting) {
-    // Nothing to close cleanly yet: drop the attempt.
-    state_ = State::disconnected;
-  }
   started_ = false;
+  reconnect_timer_.cancel();
+  if (state_ == State::connected) {
+    // QoS 0: libmosquitto closes the socket right after writing the DISCONNECT, so a PUBACK
+    // could never be read; the broker handles the PUBLISH before the DISCONNECT behind it
+    // on the same connection anyway.
+    if (!config_.status_topic.empty()) publish(config_.status_topic, "offline", 0, true);
+    // The broker closes the connection; handle_disconnect() finishes the stop.
+    mosquitto_disconnect(mosq_.get());
+    arm();
+    return;
+  }
+  // Not connected: an attempt in progress is abandoned (libmosquitto closes its socket at
+  // the next connect or with the client), and nothing of ours stays in the loop.
+  mosquitto_disconnect(mosq_.get());
+  misc_timer_.cancel();
+  state_ = State::disconnected;
+  arm();
 }
 
 void MqttClient::connect_now() {
@@ -223,6 +229,10 @@ void MqttClient::schedule_reconnect() {
 }
 
 void MqttClient::arm() {
+  if (stopping_ && state_ == State::disconnected) {
+    if (poll_.in_flight()) loop_.cancel(poll_);
+    return;
+  }
   const int fd = mosquitto_socket(mosq_.get());
   const unsigned want = fd < 0 ? 0U : POLLIN | (mosquitto_want_write(mosq_.get()) ? POLLOUT : 0U);
   if (poll_.in_flight()) {

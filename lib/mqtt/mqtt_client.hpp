@@ -8,7 +8,8 @@
 // the TLS handshake runs on the non-blocking socket.
 //
 // Status and last will: with a status topic, the will is `offline` (retained) and every
-// connect publishes `online` (retained); stop() publishes `offline` before it disconnects.
+// connect publishes `online` (retained); stop() publishes `offline` (QoS 0, retained)
+// before it disconnects.
 // A lost connection is retried with a doubling backoff (reconnect_min_ms ..
 // reconnect_max_ms), reset by a successful connect.
 //

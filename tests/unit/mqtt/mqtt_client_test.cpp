@@ -223,6 +223,12 @@ TEST_CASE("mqtt client: retained online, the last will on a lost connection, off
       loop, [&] { return client.state() == MqttClient::State::disconnected; }, 5000));
   CHECK(retained(broker.port(), cfg.status_topic) == "offline");
   CHECK(disconnected_calls == 2);
+  // online twice and offline once, all acknowledged; nothing of the client left in the loop.
+  CHECK(client.counters().published == 3);
+  CHECK(client.counters().in_flight() == 0);
+  run_until(
+      loop, [&] { return loop.in_flight() == 0; }, 2000);
+  CHECK(loop.in_flight() == 0);
 }
 
 TEST_CASE("mqtt client: 1000 QoS 1 messages, all acknowledged and received in order",
@@ -419,4 +425,23 @@ TEST_CASE(
   };
   CHECK(run_until(loop, count_new, 5000, [&] { sub.pump(); }));
   CHECK(distinct == 500);
+}
+
+TEST_CASE("mqtt client: stop() while no broker answers leaves nothing in the loop", "[mqtt]") {
+  EventLoop loop;
+  MqttClient client(loop, config_for(free_port()));  // nothing listens there
+  client.start();
+  run_until(
+      loop, [] { return false; }, 300);
+  CHECK(client.state() != MqttClient::State::connected);
+  CHECK(client.counters().connect_attempts >= 2);
+  client.stop();
+  CHECK(client.state() == MqttClient::State::disconnected);
+  const auto attempts = client.counters().connect_attempts;
+  run_until(
+      loop, [&] { return loop.in_flight() == 0; }, 2000);
+  CHECK(loop.in_flight() == 0);
+  run_until(
+      loop, [] { return false; }, 300);
+  CHECK(client.counters().connect_attempts == attempts);  // no reconnect after stop()
 }
