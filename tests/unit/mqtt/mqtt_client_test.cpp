@@ -91,7 +91,10 @@ class Broker {
     for (int i = 0; i < 100 && !port_open(port_); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    REQUIRE(port_open(port_));
+    if (!port_open(port_)) {
+      stop();  // a REQUIRE in the constructor would skip the destructor
+      FAIL("mosquitto did not listen on port " << port_ << " (see " << log << ")");
+    }
   }
   void stop() {
     if (pid_ <= 0) return;
