@@ -25,6 +25,7 @@ build=(
   build-essential cmake pkg-config ca-certificates
   liburing-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libsystemd-dev
   nlohmann-json3-dev libcli11-dev
+  libmosquitto-dev  # lib/mqtt: the MQTT client (issue #13)
 )
 # What scripts/package.sh needs on top (debian/control's Build-Depends, and the tools).
 package=(
@@ -46,6 +47,8 @@ tests=(
   systemd-container  # systemd-nspawn: host:systemd_service and package:install boot systemd
   mmdebstrap  # package:install makes a clean Debian 12 root to install the .deb in
   clang-14 libfuzzer-14-dev  # the libFuzzer build of tests/fuzz (scripts/test.sh, scripts/fuzz.sh)
+  mosquitto mosquitto-clients  # the broker and mosquitto_sub that test_mqtt_client starts
+  openssl  # test_mqtt_client makes its own CA and broker certificate for the TLS case
 )
 case $mode in
   build) common=("${build[@]}") ;;

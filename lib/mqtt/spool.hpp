@@ -1,0 +1,110 @@
+#pragma once
+// Spool: a bounded, append-only on-disk store of messages waiting for the broker, so that
+// what could not be published survives a broker outage and a daemon restart.
+//
+// One file, <dir>/spool.dat: an 8-byte magic, then framed records
+//   u32 body length | u32 CRC-32 of the body | body            (little-endian)
+// whose body is an entry (id, per-topic sequence, qos, retain, topic, payload) or a trim
+// mark ("every entry up to id N is gone, D dropped by the cap so far"). The file is only
+// ever appended to, so a crash can tear only its tail: open() stops at the first record
+// that is short or fails its CRC, counts it, and truncates the file there.
+//
+// Entries leave from the front: acknowledged by the broker (acknowledge(), out of order
+// allowed, trimmed once everything before them is acknowledged too) or dropped to stay
+// under the byte cap (the oldest first; dropped() is the exact count, kept across
+// restarts in the trim marks). A trim mark makes them gone on disk at once; compact()
+// rewrites the live entries to a temp file and renames it over the spool, which append()
+// does by itself once the dead bytes outweigh the cap, so the file stays under about
+// twice the cap.
+//
+// Writes: each append() is one write(2) (the page cache: a crash of the daemon loses
+// nothing); sync() fdatasyncs, which is what a power loss needs. Both block on the calling
+// thread for now; writing through the io_uring loop is the next step (docs/MQTT.md).
+// Throws std::system_error on I/O errors, std::invalid_argument on a bad cap or entry.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "core/unique_fd.hpp"
+
+namespace gpioirq::mqtt {
+
+struct SpoolEntry {
+  std::uint64_t id = 0;        // the spool's own order: increasing, never reused
+  std::uint64_t sequence = 0;  // the per-topic sequence number the payload carries
+  std::uint8_t qos = 1;
+  bool retain = false;
+  std::string topic;
+  std::string payload;
+};
+
+class Spool {
+ public:
+  // Opens (creating dir's spool file when missing) and reads back what a previous run
+  // left: live entries in order, the dropped count, a torn tail cut off.
+  Spool(std::filesystem::path dir, std::size_t cap_bytes);
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  // Appends an entry and returns its id. Drops the oldest entries first when the new one
+  // would take the live bytes over the cap; an entry larger than the cap by itself is
+  // refused (std::invalid_argument), since it could never be kept.
+  std::uint64_t append(std::string_view topic, std::string_view payload, std::uint8_t qos,
+                       bool retain, std::uint64_t sequence);
+  // The broker has the entry `id`. Unknown or already trimmed ids are ignored (a QoS 1
+  // duplicate acknowledgement).
+  void acknowledge(std::uint64_t id);
+  // fdatasync of the spool file.
+  void sync();
+  // Rewrites the live entries to a temp file, syncs it and renames it over the spool.
+  void compact();
+
+  // Live entries, oldest first: what a replay sends, in this order.
+  const std::deque<SpoolEntry>& entries() const noexcept { return entries_; }
+  bool empty() const noexcept { return entries_.empty(); }
+  // Bytes the live entries take on disk (frames included); at most cap_bytes().
+  std::size_t live_bytes() const noexcept { return live_bytes_; }
+  std::size_t cap_bytes() const noexcept { return cap_bytes_; }
+  // Size of the spool file now (live + trimmed records not yet compacted away).
+  std::uint64_t file_bytes() const noexcept { return file_bytes_; }
+  // Entries dropped by the cap, since the spool was first created.
+  std::uint64_t dropped() const noexcept { return dropped_; }
+  // What open() cut off: records that were torn (0 or 1: reading stops at the first), and
+  // their bytes.
+  std::uint64_t torn_records() const noexcept { return torn_records_; }
+  std::uint64_t torn_bytes() const noexcept { return torn_bytes_; }
+  const std::filesystem::path& file() const noexcept { return file_; }
+
+ private:
+  struct Live {
+    std::size_t frame_bytes = 0;
+    bool acknowledged = false;
+  };
+
+  void load();
+  void write_record(const std::string& frame);
+  void write_trim_mark();
+  void compact_if_worthwhile();
+
+  std::filesystem::path dir_;
+  std::filesystem::path file_;
+  std::size_t cap_bytes_;
+  core::UniqueFd fd_;
+  std::deque<SpoolEntry> entries_;
+  std::deque<Live> live_;  // parallel to entries_
+  std::size_t live_bytes_ = 0;
+  std::uint64_t file_bytes_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t torn_records_ = 0;
+  std::uint64_t torn_bytes_ = 0;
+};
+
+// CRC-32 (IEEE 802.3, the one zlib and gzip use) of data, continuing from crc.
+std::uint32_t crc32(std::string_view data, std::uint32_t crc = 0) noexcept;
+
+}  // namespace gpioirq::mqtt
