@@ -11,6 +11,12 @@ bool EventFanout::live(std::string_view device) const noexcept {
   return false;
 }
 
+bool EventFanout::wants_fields(const sinks::DeviceEvent& ev) const noexcept {
+  for (const sinks::EventSink* sink : sinks_)
+    if (sink->wants(ev.device) && sink->wants_class(ev.cls)) return true;
+  return false;
+}
+
 void EventFanout::emit(const sinks::DeviceEvent& ev, const nlohmann::json* fields) {
   switch (ev.row) {
     case sinks::DeviceEvent::Row::event: {
@@ -36,6 +42,10 @@ void EventFanout::emit(const sinks::DeviceEvent& ev, const nlohmann::json* field
   nlohmann::json line;
   for (sinks::EventSink* sink : sinks_) {
     if (!sink->wants(ev.device)) continue;
+    if (!sink->wants_class(ev.cls)) {
+      sink->on_mark(ev);
+      continue;
+    }
     if (line.is_null()) {
       line = {{"ts_ns", ev.ts_ns}, {"name", ev.device}, {"event", ev.event}};
       if (fields != nullptr && fields->is_object())
@@ -49,7 +59,7 @@ void EventFanout::edge(const sinks::EdgeEntry& e) {
   if (log_edges_) log_.edge(e);
   nlohmann::json line;
   for (sinks::EventSink* sink : sinks_) {
-    if (!sink->wants(e.device)) continue;
+    if (!sink->wants_edges() || !sink->wants(e.device)) continue;
     if (line.is_null())
       line = {{"ts_ns", e.ts_ns},
               {"name", e.device},

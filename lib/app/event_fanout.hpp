@@ -37,6 +37,7 @@ class EventFanout final : public sinks::EventOut {
   void add(sinks::EventSink& sink) { sinks_.push_back(&sink); }
 
   bool live(std::string_view device) const noexcept override;
+  bool wants_fields(const sinks::DeviceEvent& ev) const noexcept override;
   void emit(const sinks::DeviceEvent& ev, const nlohmann::json* fields) override;
 
   // A raw edge of a device's line: its EDGE row (when log_edges), then the live line

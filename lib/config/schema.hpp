@@ -7,6 +7,7 @@
 // (relative ones in the file are resolved against the file's directory).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -44,6 +45,10 @@ struct DaemonConfig {
   std::uint64_t log_buffer_max_bytes = 16ull << 20;  // the file says log_buffer_max_mb
   int loop_priority = 0;  // SCHED_FIFO priority of the loop thread, below rt_priority; 0 = as started
   std::uint32_t loop_spin_us = 0;  // loop spins this long for work before sleeping; 0 = never
+  // Where what must outlive the process is kept: the state file (totals, positions) and
+  // the MQTT spool. systemd's StateDirectory=gpioirqd.
+  std::string state_dir = "/var/lib/gpioirqd";
+  std::uint32_t state_save_interval_ms = 10000;  // the state file is written and synced this often
 
   bool operator==(const DaemonConfig&) const = default;
 };
@@ -116,6 +121,11 @@ struct CounterConfig {
   std::uint32_t window_ms = 1000;  // frequency window
   double scale = 1.0;              // units per pulse; never 0
   std::string unit = "pulses";
+  // Debounce from kernel timestamps: a pulse (active edge to the next opposite edge) shorter
+  // than this is not counted (a bouncing reed switch); 0 = off. Needs both edges requested.
+  std::uint32_t min_pulse_us = 0;
+  // Home Assistant device_class of its sensor ("water", "gas", "energy", ...); empty: none.
+  std::string device_class;
   double sim_rate_hz = 0;  // sim chip only: pulses per second; 0 = none
   SourcePlace place;
 
@@ -175,6 +185,37 @@ std::vector<const LineRef*> line_refs_of(const CounterConfig& c);
 std::vector<const LineRef*> line_refs_of(const ImuConfig& c);   // data_ready, if any
 std::vector<const LineRef*> line_refs_of(const PollConfig& c);  // none
 
+// [mqtt]: publishing to a broker (docs/MQTT.md). Absent: no MQTT at all.
+struct MqttConfig {
+  std::string url;  // mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; HOST a name or an address
+  std::string ca_file, cert_file, key_file;  // mqtts: CA required; cert and key both or neither
+  std::string client_id;                     // default "gpioirqd-<hostname>"
+  std::string username;                      // empty: none
+  std::string password_file;                 // its first line; only with username
+  std::string topic_prefix;                  // default "gpioirq/<hostname>"
+  int qos = 1;                               // 0, 1 or 2: events, losses, state
+  int keepalive_s = 60;                      // 5..65535
+  std::uint32_t state_interval_ms = 1000;    // a device's state topic at most this often
+  // Per device (by name): its state topic at most this often, instead of state_interval_ms.
+  std::map<std::string, std::uint32_t> rate_limit_ms;
+  std::uint32_t health_interval_ms = 10000;     // the daemon's health topic
+  std::uint64_t spool_max_bytes = 64ull << 20;  // the file says spool_max_mb
+  std::uint32_t max_in_flight = 1000;  // messages handed to the library, not yet acknowledged
+  bool homeassistant = false;          // Home Assistant MQTT discovery
+  std::string discovery_prefix = "homeassistant";
+  SourcePlace place;  // its [mqtt] header
+
+  bool operator==(const MqttConfig&) const = default;
+};
+
+// [metrics]: the Prometheus metrics as a node_exporter textfile.
+struct MetricsConfig {
+  std::string textfile;                        // absolute path ending in .prom; empty: none
+  std::uint32_t textfile_interval_ms = 15000;  // rewritten (atomically) this often
+
+  bool operator==(const MetricsConfig&) const = default;
+};
+
 struct Config {
   std::string file;  // the file this came from, absolute
   DaemonConfig daemon;
@@ -182,6 +223,8 @@ struct Config {
   // Every device, by kind in the order of the kinds' table (lib/kinds/registry.cpp), then in
   // file order: this order gives the lines their ids and the reports their order.
   std::vector<DeviceConfig> devices;
+  std::optional<MqttConfig> mqtt;
+  MetricsConfig metrics;
 
   bool operator==(const Config&) const = default;
 };

@@ -38,6 +38,7 @@
 #include "loop/timer.hpp"
 #include "sinks/append_file.hpp"
 #include "sinks/device_event.hpp"
+#include "sinks/published.hpp"
 
 namespace gpioirq::kinds {
 
@@ -183,6 +184,29 @@ class Device {
   // `reset`: counts, positions, its latency histogram.
   virtual void reset() {}
   virtual std::vector<LogFile*> logs() { return {}; }
+
+  // Publishing (MQTT, #13). Its retained state topic's payload members: a small object of
+  // what a dashboard shows (a counter's total and frequency, an encoder's position and
+  // velocity); null: no state topic. Called at most at the state rate, loop thread.
+  virtual nlohmann::json published_state(std::uint64_t /*now*/) const { return nullptr; }
+  // Its Home Assistant entities (discovery); their state_member names members of
+  // published_state().
+  virtual std::vector<sinks::HaEntity> ha_entities() const { return {}; }
+
+  // Persistence (#13): what must survive a restart (a counter's total, an encoder's
+  // position, reset offsets), kept in the daemon's state file; null: nothing.
+  virtual nlohmann::json save_state() const { return nullptr; }
+  // At start, before start(): `saved` as save_state() wrote it in an earlier run (ignore
+  // members you do not know; throw std::invalid_argument when it makes no sense: the
+  // daemon then starts the device from zero and says so). Returns the event log's words
+  // for what was restored ("total 12345 pulses"), empty when nothing.
+  virtual std::string restore_state(const nlohmann::json& /*saved*/) { return {}; }
+  // `gpioirqctl set NAME VALUE`: sets its reading (a counter's value in its unit). Throws
+  // std::invalid_argument with the reason (this kind cannot be set, a bad value).
+  virtual void set_value(double /*value*/) {
+    throw std::invalid_argument("a device of kind " + std::string(kind().name()) +
+                                " cannot be set");
+  }
 
  protected:
   DeviceContext& ctx;

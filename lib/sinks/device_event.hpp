@@ -43,6 +43,10 @@ class EventOut {
   virtual ~EventOut() = default;
   // Whether a live sink wants this device's events: one branch when nobody listens.
   virtual bool live(std::string_view device) const noexcept = 0;
+  // Whether this event's live fields are wanted: some sink wants the device and its class
+  // (the MQTT sink takes state events as marks only, so a counter's pulse builds no JSON
+  // for it).
+  virtual bool wants_fields(const DeviceEvent& ev) const noexcept { return live(ev.device); }
   // Writes the row, then (unless ev.live is false) gives {ts_ns, name, event} + *fields to
   // each live sink that wants it. fields: null when not live() (or when the event has no
   // fields).
@@ -52,7 +56,7 @@ class EventOut {
   template <typename F>
   requires std::invocable<F&, nlohmann::json&>
   void emit(const DeviceEvent& ev, F&& add_fields) {
-    if (!live(ev.device)) return emit(ev, static_cast<const nlohmann::json*>(nullptr));
+    if (!wants_fields(ev)) return emit(ev, static_cast<const nlohmann::json*>(nullptr));
     nlohmann::json fields = nlohmann::json::object();
     add_fields(fields);
     emit(ev, &std::as_const(fields));
@@ -64,8 +68,16 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual bool wants(std::string_view device) const noexcept = 0;
+  // Of a device it wants: whether it wants the live lines of this class of events. When
+  // not, it gets on_mark() instead (the MQTT sink: a state event only says that the state
+  // changed; it reads the device's published_state at its own rate).
+  virtual bool wants_class(EventClass /*cls*/) const noexcept { return true; }
+  // Whether it wants raw edges (on_edge); when no sink does, no edge line is built.
+  virtual bool wants_edges() const noexcept { return true; }
   // line: {ts_ns, name, event} + the event's fields.
   virtual void on_event(const DeviceEvent& ev, const nlohmann::json& line) = 0;
+  // A live event of a device it wants, of a class it does not want lines of.
+  virtual void on_mark(const DeviceEvent& /*ev*/) {}
   // A raw edge, {line, event: rising|falling, seqno}; MQTT ignores them.
   virtual void on_edge(std::string_view /*device*/, const nlohmann::json& /*line*/) {}
 };
