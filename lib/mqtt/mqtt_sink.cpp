@@ -517,6 +517,9 @@ nlohmann::json MqttSink::status() const {
     case MqttClient::State::disconnected:
       state = "disconnected";
       break;
+    case MqttClient::State::resolving:
+      state = "resolving";
+      break;
     case MqttClient::State::connecting:
       state = "connecting";
       break;
@@ -537,6 +540,7 @@ nlohmann::json MqttSink::status() const {
           {"spooled", s.spool.entries().size()},
           {"spool_bytes", s.spool.live_bytes()},
           {"spool_dropped", s.spool_dropped},
+          {"connect_attempts", c.connect_attempts},
           {"connects", c.connects},
           {"disconnects", c.disconnects}};
 }
