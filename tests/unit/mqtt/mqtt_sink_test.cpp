@@ -4,6 +4,8 @@
 
 #include "mqtt/mqtt_sink.hpp"
 
+#include "mqtt/ha_discovery.hpp"
+
 #include <mosquitto.h>
 
 #include <algorithm>
@@ -488,4 +490,88 @@ TEST_CASE("mqtt sink: a spool past its cap says exactly how many it dropped", "[
     CHECK(got.size() - 1 == total - source.spool_drops[device]);
     CHECK(got.front()["seq"] == source.spool_drops[device] + 1);  // the oldest went
   }
+}
+
+TEST_CASE("mqtt sink: Home Assistant discovery at each connect, removals after a reload",
+          "[mqtt][sink]") {
+  TempDir dir;
+  Broker broker(dir, kBrokerConf);
+  EventLoop loop;
+  FakeSource source;
+  gpioirq::sinks::HaEntity position;
+  position.component = "sensor";
+  position.object_id = "position";
+  position.name = "position";
+  position.state_member = "position";
+  position.state_class = "measurement";
+  gpioirq::sinks::HaEntity pressed;
+  pressed.component = "binary_sensor";
+  pressed.object_id = "pressed";
+  pressed.name = "pressed";
+  pressed.state_member = "pressed";
+  pressed.payload_on = "true";
+  pressed.payload_off = "false";
+  gpioirq::sinks::HaEntity single;
+  single.component = "device_automation";
+  single.object_id = "single";
+  single.trigger_event = "click";
+  single.trigger_type = "button_short_press";
+  single.trigger_subtype = "button_1";
+  source.devices = {{"enc", "encoder", {position}}, {"btn", "button", {pressed, single}}};
+  source.state["btn"] = {{"pressed", false}};
+  Consumer consumer(broker.port(), "ha/#", "consumer-ha");
+  const auto pump = [&] { consumer.pump(); };
+  auto cfg = sink_config(broker.port());
+  cfg.homeassistant = true;
+  cfg.discovery_prefix = "ha";
+  auto sink = std::make_unique<MqttSink>(loop, cfg, dir.file("state"), "my.host", source);
+  sink->start();
+
+  gpioirq::mqtt::DiscoveryNode node;
+  node.discovery_prefix = "ha";
+  node.node_id = "my_host";
+  node.node_name = "gpioirqd on my.host";
+  node.topic_prefix = "t/host";
+  node.status_topic = "t/host/status";
+  node.sw_version = "0.1.0";
+  const auto expected = gpioirq::mqtt::ha_discovery_messages(node, source.devices);
+  REQUIRE(expected.size() == 3);
+  REQUIRE(run_until(
+      loop, [&] { return consumer.messages.size() == 3; }, 5000, pump));
+  for (std::size_t k = 0; k < expected.size(); ++k) {
+    CHECK(consumer.messages[k].first == expected[k].topic);
+    CHECK(consumer.messages[k].second == expected[k].payload);
+  }
+  const json sensor = json::parse(consumer.messages[0].second);
+  CHECK(sensor["state_topic"] == "t/host/enc/state");
+  CHECK(sensor["availability"][0]["topic"] == "t/host/status");
+  // Retained, and not through the spool.
+  CHECK(retained(broker.port(), expected[1].topic) == expected[1].payload);
+  CHECK(sink->status()["spooled"] == 0);
+  CHECK(sink->status()["events"] == 0);
+
+  // A reload that removes btn: its discovery and its state topic are cleared, enc's sent again.
+  REQUIRE(run_until(
+      loop, [&] { return !retained(broker.port(), "t/host/btn/state").empty(); }, 3000, pump));
+  source.devices.pop_back();
+  sink->devices_changed();
+  REQUIRE(run_until(
+      loop, [&] { return consumer.messages.size() == 6; }, 5000, pump));
+  std::map<std::string, std::string> last;
+  for (const auto& [topic, payload] : consumer.messages) last[topic] = payload;
+  CHECK(last[expected[1].topic].empty());
+  CHECK(last[expected[2].topic].empty());
+  CHECK(last[expected[0].topic] == expected[0].payload);
+  CHECK(retained(broker.port(), expected[1].topic).empty());
+  CHECK(retained(broker.port(), "t/host/btn/state").empty());
+  CHECK_FALSE(retained(broker.port(), "t/host/enc/state").empty());
+
+  // Every connect sends discovery again (Home Assistant may have restarted, or the broker).
+  sink.reset();
+  consumer.messages.clear();
+  auto again = std::make_unique<MqttSink>(loop, cfg, dir.file("state"), "my.host", source);
+  again->start();
+  REQUIRE(run_until(
+      loop, [&] { return consumer.messages.size() == 1; }, 5000, pump));
+  CHECK(consumer.messages[0].first == expected[0].topic);
 }
