@@ -32,7 +32,7 @@ constexpr std::string_view daemon_keys[] = {
     "log_dir",   "socket_path",       "socket_group",         "rt_priority", "cpu",
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
     "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb",
-    "loop_priority", "loop_spin_us"};
+    "loop_priority", "loop_spin_us", "state_dir", "state_save_interval_ms"};
 constexpr std::string_view chip_keys[] = {"name", "backend", "path", "label", "sim_num_lines"};
 constexpr std::string_view backend_names[] = {"gpiod", "sim"};
 constexpr Backend backend_values[] = {Backend::gpiod, Backend::sim};
@@ -369,6 +369,13 @@ class Loader {
       r.fail("loop_priority", "expected a priority below rt_priority (" + std::to_string(d.rt_priority) +
                                   "), found " + std::to_string(d.loop_priority));
     assign(d.loop_spin_us, r.integer("loop_spin_us", 0, 1000));
+    // The state file (totals and positions across restarts) is kept only where the file
+    // names a state_dir, so that a configuration without one runs as before.
+    if (auto dir = path_key(r, "state_dir")) {
+      d.state_dir = *dir;
+      d.keep_state = true;
+    }
+    assign(d.state_save_interval_ms, r.integer("state_save_interval_ms", 100, 86'400'000));
   }
 
   void read_chip(const toml::table& t, std::size_t index) {
