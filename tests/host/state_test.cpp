@@ -350,3 +350,41 @@ sim_rate_hz = 500
     REQUIRE(d.stop(SIGTERM) == 0);
   }
 }
+
+TEST_CASE(
+    "reload: a changed counter is made anew from its saved total; a removed device is "
+    "dropped from the file",
+    "[host][state]") {
+  TempDir dir;
+  Daemon d(dir, config(60'000));
+  REQUIRE(wait_until([&] { return count(d) > 300; }, 10s));
+  // scale 0.5 -> 2: the counter is remade (a changed device); the encoder goes.
+  const std::string changed =
+      daemon_section("state_dir = \"state\"\nstate_save_interval_ms = 60000\n") +
+      sim_chip_section() + R"(
+[[counter]]
+name = "water"
+chip = "sim0"
+line = 4
+scale = 2
+unit = "l"
+sim_rate_hz = 500
+)";
+  const std::uint64_t before = count(d);
+  d.write_config(changed);
+  d.process().signal(SIGHUP);
+  REQUIRE(wait_until([&] { return d.ok("status").at("reloads") == 1; }, 10s));
+  const Json w = water(d);
+  CHECK(w.at("count").get<std::uint64_t>() >= before);  // not back to 0
+  CHECK(w.at("value").get<double>() == w.at("count").get<double>() * 2);
+  const auto restores = wait_markers(d, "RESTORE", 1);
+  REQUIRE(restores.size() == 1);
+  const Restored r = parse_restore(restores[0].info);
+  CHECK(r.pulses >= before);
+  CHECK(r.unwatched_s == 0);
+  CHECK(d.ok("status").at("state").at("restored") == 1);
+  REQUIRE(d.stop(SIGTERM) == 0);
+  const Json devices = state_file(dir).at("devices");
+  CHECK(devices.contains("water"));
+  CHECK_FALSE(devices.contains("knob"));
+}
