@@ -156,6 +156,8 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
         !problem.empty())
       spdlog::warn("{}: members of socket_group '{}' cannot read the log files", problem,
                    cfg_.daemon.socket_group);
+  // Before any file is opened: an unfit state_dir is a configuration error (exit 78).
+  load_state_file();
   event_log_ =
       std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));
   run_marker_ = std::make_unique<sinks::RunMarker>(cfg_.daemon.log_dir);
@@ -173,7 +175,6 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
   // Before the devices: a device may emit (a DOWN line) from the moment it is made.
   fanout_ = std::make_unique<EventFanout>(*event_log_, cfg_.daemon.log_edges);
   for (const kinds::Kind* kind : kinds::registry()) kinds_.push_back(Slot{kind, {}});
-  load_state_file();
   std::vector<kinds::Device*> made;
   build_devices(cfg_, made);
 

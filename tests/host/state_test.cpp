@@ -388,3 +388,21 @@ sim_rate_hz = 500
   CHECK(devices.contains("water"));
   CHECK_FALSE(devices.contains("knob"));
 }
+
+TEST_CASE("a state_dir other users may write is refused at start: exit 78, no log opened",
+          "[host][state]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("state"));
+  std::filesystem::permissions(dir.file("state"), std::filesystem::perms::all);
+  const std::string path = dir.file("gpioirqd.toml");
+  write_file(path, config());
+  const RunResult r = run({gpioirqd_path(), "-c", path}, 10s);
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("state_dir " + dir.file("state") +
+                   " is writable by others (mode 0777): another user could replace the saved "
+                   "totals; remove that permission (chmod go-w " +
+                   dir.file("state") + ")") != std::string::npos);
+  CHECK_FALSE(exists(dir.file("logs/events.csv")));
+  CHECK_FALSE(exists(dir.file("logs/.gpioirqd-running")));
+}
