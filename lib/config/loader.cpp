@@ -32,7 +32,7 @@ constexpr std::string_view daemon_keys[] = {
     "log_dir",   "socket_path",       "socket_group",         "rt_priority", "cpu",
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
     "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb",
-    "loop_priority", "loop_spin_us"};
+    "loop_priority", "loop_spin_us", "state_dir", "state_save_interval_ms"};
 // clang-format off
 constexpr std::string_view mqtt_keys[] = {
     "url", "ca_file", "cert_file", "key_file", "client_id", "username", "password_file",
@@ -378,6 +378,13 @@ class Loader {
       r.fail("loop_priority", "expected a priority below rt_priority (" + std::to_string(d.rt_priority) +
                                   "), found " + std::to_string(d.loop_priority));
     assign(d.loop_spin_us, r.integer("loop_spin_us", 0, 1000));
+    // The state file (totals and positions across restarts) is kept only where the file
+    // names a state_dir, so that a configuration without one runs as before.
+    if (auto dir = path_key(r, "state_dir")) {
+      d.state_dir = *dir;
+      d.keep_state = true;
+    }
+    assign(d.state_save_interval_ms, r.integer("state_save_interval_ms", 100, 86'400'000));
   }
 
   // [mqtt]: the broker and what is published (docs/CONFIGURATION.md, docs/MQTT.md). Only the

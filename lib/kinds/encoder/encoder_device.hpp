@@ -71,6 +71,10 @@ class EncoderDevice final : public Device {
   std::string summary(std::uint64_t now) const override;
   void reset() override;
 
+  // Persistence (#13): the position survives a restart.
+  nlohmann::json save_state() const override;
+  std::string restore_state(const nlohmann::json& saved) override;
+
   // The decoder and its RT state (the RT thread writes it while it runs).
   const EncoderRt& rt() const noexcept { return rt_; }
   std::uint64_t position_error_bound() const noexcept { return rt_.position_error_bound(); }
