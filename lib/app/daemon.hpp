@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/metrics_textfile.hpp"
 #include "config/schema.hpp"
 #include "control/command_handler.hpp"
 #include "core/histogram.hpp"
@@ -147,6 +148,9 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   // and counts it as found moved). Returns the reply of `reopen`.
   nlohmann::json reopen_logs(const std::string& reason, bool only_lost);
   void shutdown();
+  // [metrics] textfile: (re)made from cfg_.metrics (none when no textfile), written now.
+  void start_metrics_textfile();
+  void write_metrics_textfile();
 
   config::Config cfg_;
   std::unique_ptr<loop::EventLoop> loop_;
@@ -180,6 +184,8 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   bool mlock_done_ = false;
   std::unique_ptr<sinks::RunMarker> run_marker_;
   bool previous_run_unstopped_ = false;  // the previous run did not stop cleanly
+  std::unique_ptr<MetricsTextfile> metrics_textfile_;    // [metrics] textfile; null: none
+  std::unique_ptr<loop::Timer> metrics_textfile_timer_;  // every textfile_interval_ms
 };
 
 }  // namespace gpioirq::app

@@ -321,6 +321,22 @@ path = "./data/value"
   CHECK(c.polls[0].path == "/srv/gpio/conf/data/value");
 }
 
+TEST_CASE("[metrics]: the textfile resolved like other paths, its interval; absent: none",
+          "[config][metrics]") {
+  const Parsed c = parse(R"(
+[metrics]
+textfile = "../textfile/gpioirq.prom"
+textfile_interval_ms = 5000
+)",
+                         "/srv/gpio/conf/gpioirqd.toml");
+  CHECK(c.metrics.textfile == "/srv/gpio/textfile/gpioirq.prom");
+  CHECK(c.metrics.textfile_interval_ms == 5000);
+  const Parsed none = parse("", "/x.toml");
+  CHECK(none.metrics.textfile.empty());
+  CHECK(none.metrics.textfile_interval_ms == 15000);
+  CHECK(none.metrics == gpioirq::config::MetricsConfig{});
+}
+
 TEST_CASE("load() resolves against the file's directory, not the caller's", "[config][paths]") {
   char dir_template[] = "/tmp/gpioirq-config-test-XXXXXX";
   REQUIRE(::mkdtemp(dir_template) != nullptr);
