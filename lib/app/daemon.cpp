@@ -230,14 +230,24 @@ void Daemon::stop_mqtt() {
   control_->stop();
   flush_timer_.reset();
   device_timer_.reset();
-  mqtt_sink_->stop();
-  // The final states, `offline` and the DISCONNECT go out through the loop: it runs a
-  // little longer, until the broker has closed the connection (or 2 s have passed: what
-  // is not acknowledged by then stays in the spool for the next run).
+  for (TimerSlot& t : timers_)  // the devices have finished: their deadlines and polls too
+    if (t.timer) t.timer->cancel();
+  // The loop runs a little longer (2 s at most in all): first until the broker has
+  // acknowledged the events still spooled (the devices' last ones, decided at their
+  // finish), then, after stop(), until the final states, `offline` and the DISCONNECT are
+  // out and the broker has closed the connection. What is not acknowledged by then stays
+  // in the spool for the next run.
   const std::uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + 2000 * kMs;
-  while (mqtt_sink_->status().value("state", std::string()) != "disconnected" &&
-         clock_ns(CLOCK_MONOTONIC) < deadline)
-    loop_->run_once(50);
+  auto pump_while = [&](auto&& busy) {
+    while (busy(mqtt_sink_->status()) && clock_ns(CLOCK_MONOTONIC) < deadline) loop_->run_once(20);
+  };
+  pump_while([](const nlohmann::json& s) {
+    return s.value("state", std::string()) == "connected" &&
+           (s.value("spooled", std::uint64_t{0}) > 0 || s.value("in_flight", std::uint64_t{0}) > 0);
+  });
+  mqtt_sink_->stop();
+  pump_while(
+      [](const nlohmann::json& s) { return s.value("state", std::string()) != "disconnected"; });
   mqtt_sink_->sync();
 }
 
@@ -699,10 +709,10 @@ void Daemon::shutdown() {
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
   for_each_device([now](kinds::Device& d) { d.on_flush(now); });
   save_state_file();  // every pulse read is in it
-  stop_mqtt();
   // Devices' own files (IMU frame logs) are closed here, before the event log, so that
   // the frames their last writes lost get GAP rows.
   for_each_device([](kinds::Device& d) { d.finish(kinds::Finish::stop); });
+  stop_mqtt();  // after the devices' last events (a button's pending click), so they go out
   event_log_->marker(sinks::MarkerType::stop);
   // The run's last figures, for the scrapes after it.
   if (metrics_textfile_) write_metrics_textfile();
