@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/unique_fd.hpp"
+#include "loop/callback_completion.hpp"
 #include "loop/timer.hpp"
 #include "mqtt/ha_discovery.hpp"
 #include "mqtt/mqtt_client.hpp"
@@ -116,6 +119,12 @@ struct MqttSink::Impl {
     for (const auto& [topic, seq] : spool.last_sequences()) events_seq[topic] = seq;
     spool.set_batched(true);
     spool.set_drop_hook([this](const SpoolEntry& e) { on_spool_drop(e); });
+    sync_op.set_callback([this](int res, std::uint32_t) {
+      if (res < 0) {
+        note_error("spool: fdatasync " + spool.file().string() + ": " +
+                   std::system_category().message(-res));
+      }
+    });
     client.on_connected = [this] { on_connected(); };
     client.on_disconnected = [this] { on_disconnected(); };
     client.on_acknowledged = [this](int mid) { on_acknowledged(mid); };
@@ -414,6 +423,11 @@ struct MqttSink::Impl {
   SinkSource& source;
   MqttClient client;
   Spool spool;
+  // The flush tick's fdatasync goes through the loop, on a dup of the spool's file (kept
+  // open until the op is done, even if compaction replaces the file meanwhile).
+  core::UniqueFd sync_fd;
+  std::uint64_t sync_generation = 0;
+  loop::CallbackCompletion sync_op;  // after sync_fd: withdrawn before the fd closes
   loop::Timer turn_timer;
   loop::Timer state_timer;
   loop::Timer change_timer;
@@ -467,15 +481,33 @@ void MqttSink::stop() {
   s.change_timer.cancel();
   s.health_timer.cancel();
   s.client.stop();
-  sync();
+  // At the end of a run: the spool on disk before the daemon exits (the event log's close
+  // syncs the same way).
+  try {
+    s.spool.sync();
+  } catch (const std::exception& e) {
+    s.note_error(e.what());
+  }
 }
 
 void MqttSink::sync() {
+  Impl& s = *impl_;
   try {
-    impl_->spool.sync();
+    s.spool.flush();
   } catch (const std::exception& e) {
-    impl_->note_error(e.what());
+    s.note_error(e.what());
   }
+  if (s.sync_op.in_flight()) return;  // the last one still runs: the next tick
+  if (!s.sync_fd || s.sync_generation != s.spool.generation()) {
+    s.sync_fd.reset(::dup(s.spool.fd()));
+    s.sync_generation = s.spool.generation();
+    if (!s.sync_fd) {
+      s.note_error("spool: dup for fdatasync: " + std::system_category().message(errno));
+      return;
+    }
+  }
+  const int rc = s.loop.fdatasync(s.sync_fd.get(), s.sync_op);
+  if (rc < 0) s.note_error("spool: fdatasync: " + std::system_category().message(-rc));
 }
 
 void MqttSink::devices_changed() {

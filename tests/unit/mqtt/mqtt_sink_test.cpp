@@ -404,8 +404,14 @@ TEST_CASE("mqtt sink: a restart with a non-empty spool delivers it all, seq cont
     run_until(
         loop, [] { return false; }, 100);
     CHECK(sink.status()["spooled"] == 300);
-    sink.stop();
+    // The flush tick's fdatasync, through the loop.
+    const auto ops = loop.in_flight();
     sink.sync();
+    loop.run_once(0);
+    REQUIRE(run_until(
+        loop, [&] { return loop.in_flight() <= ops; }, 2000));
+    CHECK(sink.status()["last_error"].get<std::string>().find("spool") == std::string::npos);
+    sink.stop();
   }
   // Another run: same state_dir, seq continues at 101, nothing missing.
   broker.start();
