@@ -217,12 +217,14 @@ struct MqttSink::Impl {
       sending_id = id;
       const int mid = client.publish(it->topic, it->payload, it->qos, it->retain);
       sending_id = 0;
+      const bool acked = std::find(acked_while_sending.begin(), acked_while_sending.end(), mid) !=
+                         acked_while_sending.end();
+      acked_while_sending.clear();
       if (mid == 0) {
         next_send_id = id;  // refused: sent again at the next turn or connect
         break;
       }
-      if (acked_while_sending) {
-        acked_while_sending = false;
+      if (acked) {
         acknowledge_entry(id);
       } else {
         in_flight[mid] = id;
@@ -231,13 +233,14 @@ struct MqttSink::Impl {
   }
 
   void on_acknowledged(int mid) {
-    if (sending_id != 0) {
-      // A QoS 0 message is acknowledged as soon as it is written, inside publish().
-      acked_while_sending = true;
+    const auto it = in_flight.find(mid);
+    if (it == in_flight.end()) {
+      // A QoS 0 message is acknowledged as soon as it is written, which can be inside the
+      // publish() that returns its id: matched after it returns. Otherwise status, state,
+      // health or discovery.
+      if (sending_id != 0) acked_while_sending.push_back(mid);
       return;
     }
-    const auto it = in_flight.find(mid);
-    if (it == in_flight.end()) return;  // status, state, health, discovery
     const std::uint64_t id = it->second;
     in_flight.erase(it);
     acknowledge_entry(id);
@@ -439,9 +442,9 @@ struct MqttSink::Impl {
   std::map<std::string, Device, std::less<>> devices;
   std::map<std::string, std::uint64_t, std::less<>> events_seq;  // per events topic
   std::unordered_map<int, std::uint64_t> in_flight;  // the library's message id -> spool id
-  std::uint64_t next_send_id = 0;  // spool ids below it were handed to the library
-  std::uint64_t sending_id = 0;    // inside client.publish() for this spool id
-  bool acked_while_sending = false;
+  std::uint64_t next_send_id = 0;        // spool ids below it were handed to the library
+  std::uint64_t sending_id = 0;          // inside client.publish() for this spool id
+  std::vector<int> acked_while_sending;  // ids acknowledged inside publish()
   std::uint64_t health_seq = 0;
   bool started = false;
 

@@ -581,3 +581,42 @@ TEST_CASE("mqtt sink: Home Assistant discovery at each connect, removals after a
       loop, [&] { return consumer.messages.size() == 1; }, 5000, pump));
   CHECK(consumer.messages[0].first == expected[0].topic);
 }
+
+TEST_CASE("mqtt sink: QoS 0 is published directly while connected, spooled only while not",
+          "[mqtt][sink]") {
+  TempDir dir;
+  Broker broker(dir, kBrokerConf);
+  EventLoop loop;
+  FakeSource source;
+  Consumer consumer(broker.port(), "t/host/btn/events", "consumer-qos0");
+  const auto pump = [&] { consumer.pump(); };
+  auto cfg = sink_config(broker.port());
+  cfg.qos = 0;
+  MqttSink sink(loop, cfg, dir.file("state"), "host", source);
+  sink.start();
+  REQUIRE(run_until(
+      loop, [&] { return connected(sink); }, 5000, pump));
+  const auto spool_file = dir.path() / "state" / "mqtt" / "spool.dat";
+  const auto empty_size = std::filesystem::file_size(spool_file);
+  for (int i = 0; i < 200; ++i) feed_event(sink, "btn", "button", "click", {{"i", i}});
+  CHECK(sink.status()["spooled"] == 0);
+  REQUIRE(run_until(
+      loop, [&] { return consumer.on("t/host/btn/events").size() == 200; }, 5000, pump));
+  CHECK(std::filesystem::file_size(spool_file) == empty_size);  // nothing went to disk
+
+  broker.stop();
+  REQUIRE(run_until(
+      loop, [&] { return !connected(sink); }, 5000));
+  for (int i = 200; i < 400; ++i) feed_event(sink, "btn", "button", "click", {{"i", i}});
+  run_until(
+      loop, [] { return false; }, 50);
+  CHECK(sink.status()["spooled"] == 200);
+  broker.start();
+  consumer.reconnect();
+  REQUIRE(run_until(
+      loop, [&] { return sink.status()["spooled"] == 0 && connected(sink); }, 10000, pump));
+  REQUIRE(run_until(
+      loop, [&] { return consumer.on("t/host/btn/events").size() >= 400; }, 5000, pump));
+  CHECK(check_contiguous(consumer.on("t/host/btn/events"), 1, -1) == 400);
+  CHECK(sink.status()["events"] == 400);
+}
