@@ -224,6 +224,7 @@ struct MqttSink::Impl {
         next_send_id = id;  // refused: sent again at the next turn or connect
         break;
       }
+      ++events_sent;
       if (acked) {
         acknowledge_entry(id);
       } else {
@@ -450,6 +451,7 @@ struct MqttSink::Impl {
 
   std::string last_error;  // the sink's own (spool); the client's is separate
   std::uint64_t events = 0;
+  std::uint64_t events_sent = 0;  // handed to the library from the spool (never twice)
   std::uint64_t events_acknowledged = 0;
   std::uint64_t states = 0;
   std::uint64_t dropped = 0;        // events the spool could not take
@@ -570,6 +572,7 @@ nlohmann::json MqttSink::status() const {
           {"in_flight", c.in_flight()},
           {"dropped", c.dropped + s.dropped},
           {"events", s.events},
+          {"events_sent", s.events_sent},
           {"events_acknowledged", s.events_acknowledged},
           {"states", s.states},
           {"spooled", s.spool.entries().size()},
