@@ -607,6 +607,7 @@ int Daemon::run(const RunOptions& options) {
   }
   device_timer_ = std::make_unique<loop::Timer>(*loop_, [this] { retry_down_streams(); });
   device_timer_->start_periodic(kDeviceRetryMs * kMs);
+  start_metrics_textfile();
 
   std::uint64_t watchdog_us = 0;
   if (options.notify_systemd && sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us > 0) {
@@ -645,6 +646,8 @@ void Daemon::shutdown() {
   // the frames their last writes lost get GAP rows.
   for_each_device([](kinds::Device& d) { d.finish(kinds::Finish::stop); });
   event_log_->marker(sinks::MarkerType::stop);
+  // The run's last figures, for the scrapes after it.
+  if (metrics_textfile_) write_metrics_textfile();
   control_->stop();
   event_log_->close();  // flushes and fdatasyncs
   if (const std::size_t left = event_log_->unwritten_bytes(); left > 0)
@@ -765,8 +768,10 @@ void Daemon::reload() {
     }
   }
   const config::DaemonConfig kept_daemon = cfg_.daemon;
+  const bool metrics_changed = !(cfg_.metrics == next.metrics);
   cfg_ = std::move(next);
   cfg_.daemon = kept_daemon;
+  if (metrics_changed) start_metrics_textfile();
   std::vector<kinds::Device*> made;
   try {
     build_devices(cfg_, made);
@@ -1167,6 +1172,25 @@ nlohmann::json Daemon::set_device_value(const nlohmann::json& request) {
   return {{"set", std::move(status)}, {"kind", device->kind().name()}};
 }
 
+// ----- [metrics] textfile ---------------------------------------------------------------
+
+void Daemon::start_metrics_textfile() {
+  metrics_textfile_timer_.reset();
+  metrics_textfile_.reset();
+  if (cfg_.metrics.textfile.empty()) return;
+  metrics_textfile_ = std::make_unique<MetricsTextfile>(cfg_.metrics.textfile);
+  metrics_textfile_timer_ =
+      std::make_unique<loop::Timer>(*loop_, [this] { write_metrics_textfile(); });
+  metrics_textfile_timer_->start_periodic(std::uint64_t{cfg_.metrics.textfile_interval_ms} * kMs);
+  write_metrics_textfile();  // at once, not an interval later
+}
+
+void Daemon::write_metrics_textfile() {
+  // What `gpioirqctl metrics` replies: the daemon's families, then the control socket's.
+  metrics_textfile_->write(metrics_text() + control_->stats().metrics_text(),
+                           clock_ns(CLOCK_MONOTONIC));
+}
+
 std::string Daemon::metrics_text() {
   std::string out;
   auto line = [&](const std::string& name, const std::string& labels, double value) {
@@ -1233,10 +1257,21 @@ std::string Daemon::metrics_text() {
     line("gpioirq_latency_seconds", "quantile=\"" + std::to_string(q).substr(0, 5) + "\"",
          static_cast<double>(latency_all_.quantile(q)) / 1e9);
   line("gpioirq_latency_seconds_count", "", static_cast<double>(latency_all_.count()));
-  out += "# TYPE gpioirq_ring_high_water gauge\n";
+  out +=
+      "# HELP gpioirq_ring_high_water Largest backlog a drain found in the edge ring.\n"
+      "# TYPE gpioirq_ring_high_water gauge\n";
   line("gpioirq_ring_high_water", "", static_cast<double>(ingest_->ring().high_water()));
-  out += "# TYPE gpioirq_uptime_seconds gauge\n";
+  out +=
+      "# HELP gpioirq_uptime_seconds Seconds since the daemon started.\n"
+      "# TYPE gpioirq_uptime_seconds gauge\n";
   line("gpioirq_uptime_seconds", "", static_cast<double>(now - started_mono_ns_) / 1e9);
+  if (metrics_textfile_) {
+    out +=
+        "# HELP gpioirq_metrics_textfile_write_errors_total Failed writes of the [metrics] "
+        "textfile.\n# TYPE gpioirq_metrics_textfile_write_errors_total counter\n";
+    line("gpioirq_metrics_textfile_write_errors_total", "",
+         static_cast<double>(metrics_textfile_->failures()));
+  }
   return out;
 }
 

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/metrics_textfile.hpp"
 #include "config/schema.hpp"
 #include "control/command_handler.hpp"
 #include "core/histogram.hpp"
@@ -148,6 +149,9 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   // and counts it as found moved). Returns the reply of `reopen`.
   nlohmann::json reopen_logs(const std::string& reason, bool only_lost);
   void shutdown();
+  // [metrics] textfile: (re)made from cfg_.metrics (none when no textfile), written now.
+  void start_metrics_textfile();
+  void write_metrics_textfile();
 
   // The state file (lib/state, #13; only with [daemon] state_dir): totals and positions
   // that survive a restart. Loaded before the devices are made; each device with a saved
@@ -206,6 +210,8 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   std::unique_ptr<loop::Timer> state_timer_;
   std::uint64_t state_saves_ = 0, state_save_errors_ = 0, devices_restored_ = 0;
   std::string state_last_error_;
+  std::unique_ptr<MetricsTextfile> metrics_textfile_;    // [metrics] textfile; null: none
+  std::unique_ptr<loop::Timer> metrics_textfile_timer_;  // every textfile_interval_ms
 };
 
 }  // namespace gpioirq::app

@@ -35,6 +35,28 @@ awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' ||
   fail "exposure $exposure above 2.0: $(systemd-analyze security --offline=true "$unit" 2>&1 | grep '✗')"
 echo "$exposure_line"
 
+# docs/INSTALL.md's drop-in for users without MQTT takes the network away again: as a
+# drop-in next to the unit (what `systemctl edit` makes), systemd must rate the service as
+# having no network and no Internet sockets, and lower than the unit alone.
+dropin_dir=$root/usr/lib/systemd/system/gpioirqd.service.d
+mkdir -p "$dropin_dir"
+# (The page's blocks sit in a list item: indented.)
+awk '/^ *```ini$/ { block = ""; inside = 1; next }
+     /^ *```$/ && inside { inside = 0; if (block ~ /PrivateNetwork=yes/) { printf "%s", block; exit } next }
+     inside { sub(/^ +/, ""); block = block $0 "\n" }' "$src/docs/INSTALL.md" >"$dropin_dir/no-network.conf"
+grep -q '^PrivateNetwork=yes$' "$dropin_dir/no-network.conf" ||
+  fail "docs/INSTALL.md has no drop-in with PrivateNetwork=yes"
+security=$(systemd-analyze security --offline=true "$unit" 2>&1)
+for check in 'PrivateNetwork=' 'RestrictAddressFamilies=~AF_(INET|INET6)'; do
+  grep -qF "✓ $check " <<<"$security" ||
+    fail "with INSTALL.md's no-network drop-in, systemd still rates $check as open: $(grep -F "$check " <<<"$security")"
+done
+no_network=$(sed -nE 's/.*Overall exposure level.*: ([0-9.]+) .*/\1/p' <<<"$security")
+awk -v a="$no_network" -v b="$exposure" 'BEGIN { exit !(a < b) }' ||
+  fail "exposure $no_network with the no-network drop-in, not below the unit's $exposure"
+echo "with INSTALL.md's no-network drop-in: exposure $no_network"
+rm -r "$dropin_dir"
+
 # The service's user and groups, as systemd-sysusers reads the installed file.
 sysusers=$root/usr/lib/sysusers.d/gpioirqd.conf
 [[ -f $sysusers ]] || fail "sysusers.d/gpioirqd.conf is not installed"

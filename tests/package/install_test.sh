@@ -16,8 +16,9 @@
 #      - a configuration with a `sim` chip and devices is applied by `systemctl reload`;
 #        then /proc shows the RT thread SCHED_FIFO at the configured priority and the
 #        daemon's memory locked, and the daemon says so too;
-#      - `apt-get remove` keeps the configuration and the logs, `apt-get purge` removes
-#        them (the user stays, as Debian policy has it).
+#      - /var/lib/gpioirqd (StateDirectory=) is the daemon's, mode 0750;
+#      - `apt-get remove` keeps the configuration, the logs and the state, `apt-get purge`
+#        removes them (the user stays, as Debian policy has it).
 # Usage: install_test.sh SOURCE_DIR BUILD_DIR
 # Exit 4 (ctest: skipped, never passed) only where no container can run here (not root, or
 # systemd-nspawn cannot start one); under CI=true that is a failure, as for the VM tests.
@@ -128,6 +129,10 @@ for cap in CapEff CapPrm CapBnd; do
     fail "$cap of the daemon is $value, not CAP_IPC_LOCK + CAP_SYS_NICE (0000000000804000)"
 done
 echo "enabled and active, MainPID $main_pid runs as gpioirqd (uid $uid) with CAP_SYS_NICE + CAP_IPC_LOCK only; groups gpio and i2c made"
+# The state directory (StateDirectory=: the state file and the MQTT spool), the daemon's own.
+state_dir=$(inside stat -c '%U:%G %a' /var/lib/gpioirqd 2>&1)
+[[ $state_dir == "gpioirqd:gpioirqd 750" ]] || fail "/var/lib/gpioirqd is '$state_dir', not gpioirqd:gpioirqd 750"
+echo "/var/lib/gpioirqd: $state_dir"
 
 exposure_line=$(inside systemd-analyze security gpioirqd.service --no-pager 2>&1 | grep 'Overall exposure level')
 exposure=$(sed -nE 's/.*gpioirqd.service: ([0-9.]+).*/\1/p' <<<"$exposure_line")
@@ -230,10 +235,12 @@ inside env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q gpioirqd >>"$stag
 inside test -e /usr/sbin/gpioirqd && fail "/usr/sbin/gpioirqd left after remove"
 inside test -f /etc/gpioirqd.toml || fail "remove took /etc/gpioirqd.toml"
 inside test -f /var/log/gpioirqd/events.csv || fail "remove took the logs"
+inside test -d /var/lib/gpioirqd || fail "remove took the state directory /var/lib/gpioirqd"
 inside env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q gpioirqd >>"$stage/apt.log" 2>&1 || fail "apt-get purge failed"
-for path in /etc/gpioirqd.toml /etc/logrotate.d/gpioirqd /var/log/gpioirqd /lib/systemd/system/gpioirqd.service; do
+for path in /etc/gpioirqd.toml /etc/logrotate.d/gpioirqd /var/log/gpioirqd /var/lib/gpioirqd \
+  /lib/systemd/system/gpioirqd.service; do
   inside test -e "$path" && fail "$path left after purge"
 done
 inside getent passwd gpioirqd >/dev/null || fail "purge removed the user gpioirqd (policy keeps it)"
-echo "remove kept /etc/gpioirqd.toml and /var/log/gpioirqd; purge removed them; the user stays"
+echo "remove kept /etc/gpioirqd.toml, /var/log/gpioirqd and /var/lib/gpioirqd; purge removed them; the user stays"
 echo "$name: passed"

@@ -174,6 +174,35 @@ std::string CounterDevice::summary(std::uint64_t now) const {
   return cut_utf8(number + (unit.empty() ? "" : " " + unit) + hz);
 }
 
+nlohmann::json CounterDevice::published_state(std::uint64_t now) const {
+  return {{"value", value()},
+          {"count", count()},
+          {"frequency_hz", counter_.frequency(now)},
+          {"unit", settings_.unit}};
+}
+
+std::vector<sinks::HaEntity> CounterDevice::ha_entities() const {
+  // The total only grows (a reset or a set reading starts a new cycle, which HA's
+  // total_increasing takes as a meter change); the unit passes through ("L", "m³", "kWh").
+  sinks::HaEntity total;
+  total.component = "sensor";
+  total.object_id = "total";
+  total.name = "total";
+  total.state_member = "value";
+  total.unit = settings_.unit;
+  total.device_class = settings_.device_class;
+  total.state_class = "total_increasing";
+  sinks::HaEntity frequency;
+  frequency.component = "sensor";
+  frequency.object_id = "frequency";
+  frequency.name = "frequency";
+  frequency.state_member = "frequency_hz";
+  frequency.unit = "Hz";
+  frequency.device_class = "frequency";
+  frequency.state_class = "measurement";
+  return {total, frequency};
+}
+
 void CounterDevice::reset() {
   reset_base_ = rt_.rt_pulses.load(std::memory_order_relaxed);
   pulse_offset_ = 0;

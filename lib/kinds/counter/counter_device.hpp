@@ -57,6 +57,9 @@ class CounterDevice final : public Device {
   nlohmann::json status(std::uint64_t now) const override;
   void metrics(MetricsOut& samples, std::uint64_t now) const override;
   std::string summary(std::uint64_t now) const override;
+  // Publishing (MQTT): {value, count, frequency_hz, unit}; a total and a frequency sensor.
+  nlohmann::json published_state(std::uint64_t now) const override;
+  std::vector<sinks::HaEntity> ha_entities() const override;
   void reset() override;
 
   // Persistence and `set` (#13): the total as the user sees it survives a restart.

@@ -147,6 +147,22 @@ std::string EncoderDevice::summary(std::uint64_t now) const {
   return s.size() <= 32 ? s : position;  // a huge velocity: the position alone
 }
 
+nlohmann::json EncoderDevice::published_state(std::uint64_t now) const {
+  return {{"position", rt_.encoder.position()},
+          {"velocity", rt_.encoder.velocity(now)},
+          {"lost", state.gaps_kernel + state.gaps_ring}};
+}
+
+std::vector<sinks::HaEntity> EncoderDevice::ha_entities() const {
+  sinks::HaEntity position;
+  position.component = "sensor";
+  position.object_id = "position";
+  position.name = "position";
+  position.state_member = "position";
+  position.state_class = "measurement";
+  return {position};
+}
+
 void EncoderDevice::reset() {
   rt_.encoder.reset();
   state.latency.reset();

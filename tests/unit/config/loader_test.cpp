@@ -348,6 +348,20 @@ device_class = "water"
   REQUIRE(c.counters.size() == 1);
   CHECK(c.counters[0].min_pulse_us == 1500);
   CHECK(c.counters[0].device_class == "water");
+TEST_CASE("[metrics]: the textfile resolved like other paths, its interval; absent: none",
+          "[config][metrics]") {
+  const Parsed c = parse(R"(
+[metrics]
+textfile = "../textfile/gpioirq.prom"
+textfile_interval_ms = 5000
+)",
+                         "/srv/gpio/conf/gpioirqd.toml");
+  CHECK(c.metrics.textfile == "/srv/gpio/textfile/gpioirq.prom");
+  CHECK(c.metrics.textfile_interval_ms == 5000);
+  const Parsed none = parse("", "/x.toml");
+  CHECK(none.metrics.textfile.empty());
+  CHECK(none.metrics.textfile_interval_ms == 15000);
+  CHECK(none.metrics == gpioirq::config::MetricsConfig{});
 }
 
 TEST_CASE("load() resolves against the file's directory, not the caller's", "[config][paths]") {

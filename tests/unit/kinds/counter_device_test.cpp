@@ -251,6 +251,43 @@ TEST_CASE("counter status, metrics, summary and reset", "[kinds][counter]") {
   CHECK(*rig.ctx.recorded.events.back().fields == nlohmann::json{{"value", 2}});
 }
 
+TEST_CASE("the counter publishes its value, count and frequency; HA sees a total and a frequency",
+          "[kinds][counter][mqtt]") {
+  config::CounterConfig c = water();
+  c.device_class = "water";
+  Rig rig(c);
+  const std::uint64_t last = rig.pulses(101, 1'000'000'000);
+  const std::uint64_t now = last + kMs;
+  const nlohmann::json p = rig.device->published_state(now);
+  CHECK(p.size() == 4);
+  CHECK(p["value"] == 50.5);  // in its unit: 101 pulses * 0.5 l
+  CHECK(p["count"] == 101);
+  CHECK(p["frequency_hz"].get<double>() == Catch::Approx(250.0));
+  CHECK(p["unit"] == "l");
+
+  const std::vector<sinks::HaEntity> ha = rig.device->ha_entities();
+  REQUIRE(ha.size() == 2);
+  CHECK(ha[0].component == "sensor");
+  CHECK(ha[0].object_id == "total");
+  CHECK(ha[0].state_member == "value");
+  CHECK(ha[0].unit == "l");
+  CHECK(ha[0].device_class == "water");
+  CHECK(ha[0].state_class == "total_increasing");
+  CHECK(ha[1].component == "sensor");
+  CHECK(ha[1].object_id == "frequency");
+  CHECK(ha[1].state_member == "frequency_hz");
+  CHECK(ha[1].unit == "Hz");
+  CHECK(ha[1].state_class == "measurement");
+  // Every entity reads a member the state has.
+  for (const auto& e : ha) CHECK(p.contains(e.state_member));
+
+  // No device_class configured: none sent (HA then takes the unit alone).
+  Rig plain(water());
+  CHECK(plain.device->ha_entities()[0].device_class.empty());
+  rig.device->reset();
+  CHECK(rig.device->published_state(now)["value"] == 0.0);
+}
+
 TEST_CASE("the counter's summary leaves out an empty unit and cuts a long one",
           "[kinds][counter]") {
   config::CounterConfig c = water();

@@ -393,6 +393,28 @@ TEST_CASE("encoder status, metrics, summary and reset", "[kinds][encoder]") {
   CHECK(rig.device->status(now)["position"] == 1);
 }
 
+TEST_CASE("the encoder publishes its position, velocity and losses; HA sees a position",
+          "[kinds][encoder][mqtt]") {
+  Rig rig(x4());
+  Shaft shaft;
+  for (int i = 0; i < 30; ++i) rig.feed(shaft.step(true));
+  for (int i = 0; i < 20; ++i) rig.feed(shaft.step(false));
+  rig.device->state.gaps_kernel = 2;
+  const std::uint64_t now = shaft.global * 1'000'000ull;
+  const nlohmann::json p = rig.device->published_state(now);
+  CHECK(p == nlohmann::json{
+                 {"position", 10}, {"velocity", rig.enc->rt().encoder.velocity(now)}, {"lost", 2}});
+  CHECK(p["velocity"].get<double>() < 0);
+
+  const std::vector<sinks::HaEntity> ha = rig.device->ha_entities();
+  REQUIRE(ha.size() == 1);
+  CHECK(ha[0].component == "sensor");
+  CHECK(ha[0].object_id == "position");
+  CHECK(ha[0].state_member == "position");
+  CHECK(ha[0].state_class == "measurement");
+  CHECK(ha[0].unit.empty());
+}
+
 TEST_CASE("on a sim chip the encoder turns at its sim_rate_hz", "[kinds][encoder]") {
   config::EncoderConfig c = x4();
   c.sim_rate_hz = 2000;  // an edge every 500 us, a then b
