@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/event_fanout.hpp"
+#include "app/mqtt_source.hpp"
 #include "config/config_diff.hpp"
 #include "config/config_error.hpp"
 #include "config/nearest_name.hpp"
@@ -27,6 +28,7 @@
 #include "loop/flag_waiter.hpp"
 #include "loop/signal_set.hpp"
 #include "loop/timer.hpp"
+#include "mqtt/mqtt_sink.hpp"
 #include "sinks/event_log.hpp"
 #include "sinks/log_dir.hpp"
 #include "sinks/previous_run.hpp"
@@ -42,6 +44,18 @@ std::uint64_t clock_ns(clockid_t id) noexcept {
 }
 
 constexpr std::uint64_t kMs = 1'000'000;
+
+// A message about [mqtt] that says so once.
+std::string mqtt_message(std::string_view what) {
+  return what.starts_with("mqtt") ? std::string(what) : "mqtt: " + std::string(what);
+}
+
+// Whether [mqtt] changed, where it is written in the file aside.
+bool mqtt_changed(std::optional<config::MqttConfig> a, std::optional<config::MqttConfig> b) {
+  if (a) a->place = {};
+  if (b) b->place = {};
+  return a != b;
+}
 
 const config::ChipConfig& find_chip(const config::Config& cfg, const std::string& name) {
   for (const auto& c : cfg.chips)
@@ -174,6 +188,7 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
   drain_buffer_.resize(256);
   // Before the devices: a device may emit (a DOWN line) from the moment it is made.
   fanout_ = std::make_unique<EventFanout>(*event_log_, cfg_.daemon.log_edges);
+  make_mqtt();
   for (const kinds::Kind* kind : kinds::registry()) kinds_.push_back(Slot{kind, {}});
   std::vector<kinds::Device*> made;
   build_devices(cfg_, made);
@@ -185,6 +200,45 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
   control_ = std::make_unique<control::ControlServer>(*loop_, *this, server);
   monitor_sink_ = std::make_unique<MonitorSink>(*control_);
   fanout_->add(*monitor_sink_);
+}
+
+void Daemon::make_mqtt() {
+  if (!cfg_.mqtt) return;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+  mqtt_source_ = std::make_unique<MqttSource>(
+      [this](const std::function<void(const kinds::Device&)>& visit) {
+        for_each_device([&](const kinds::Device& d) { visit(d); });
+      },
+      [this] { return status(); }, *event_log_);
+  try {
+    mqtt_sink_ = std::make_unique<mqtt::MqttSink>(*loop_, *cfg_.mqtt, cfg_.daemon.state_dir,
+                                                  std::string(host), *mqtt_source_);
+  } catch (const std::exception& e) {
+    // A file [mqtt] names that cannot be used (the CA, the password file) or a state
+    // directory the spool cannot live in: fix the configuration or the machine, like a
+    // log_dir that cannot be made.
+    throw config::ConfigError(mqtt_message(e.what()));
+  }
+  fanout_->add(*mqtt_sink_);
+}
+
+void Daemon::stop_mqtt() {
+  if (!mqtt_sink_) return;
+  // The loop runs on below: nothing may start again what is being stopped (a reload from
+  // a client, a device coming back), and the flush tick's work is the stop's own.
+  control_->stop();
+  flush_timer_.reset();
+  device_timer_.reset();
+  mqtt_sink_->stop();
+  // The final states, `offline` and the DISCONNECT go out through the loop: it runs a
+  // little longer, until the broker has closed the connection (or 2 s have passed: what
+  // is not acknowledged by then stays in the spool for the next run).
+  const std::uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + 2000 * kMs;
+  while (mqtt_sink_->status().value("state", std::string()) != "disconnected" &&
+         clock_ns(CLOCK_MONOTONIC) < deadline)
+    loop_->run_once(50);
+  mqtt_sink_->sync();
 }
 
 Daemon::~Daemon() {
@@ -590,6 +644,8 @@ int Daemon::run(const RunOptions& options) {
 
   flush_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
     drain_all_devices();  // the event log keeps its own sync interval
+    // The MQTT spool's fdatasync, at the log's interval.
+    if (mqtt_sink_) mqtt_sink_->sync();
     const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
     for_each_device([now](kinds::Device& d) { d.on_flush(now); });
     // A log file moved or deleted from outside (without a reopen request) would otherwise
@@ -628,6 +684,7 @@ int Daemon::run(const RunOptions& options) {
   spdlog::info("gpioirqd {} running: {}; socket {}; logs in {}", kVersion, counts,
                cfg_.daemon.socket_path, cfg_.daemon.log_dir);
 
+  if (mqtt_sink_) mqtt_sink_->start();
   loop_->run();
 
   if (options.notify_systemd) sd_notify(0, "STOPPING=1");
@@ -642,6 +699,7 @@ void Daemon::shutdown() {
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
   for_each_device([now](kinds::Device& d) { d.on_flush(now); });
   save_state_file();  // every pulse read is in it
+  stop_mqtt();
   // Devices' own files (IMU frame logs) are closed here, before the event log, so that
   // the frames their last writes lost get GAP rows.
   for_each_device([](kinds::Device& d) { d.finish(kinds::Finish::stop); });
@@ -748,6 +806,8 @@ void Daemon::reload() {
   const config::ConfigDiff diff = config::diff(cfg_, next);
   if (diff.daemon_changed)
     spdlog::warn("reload: [daemon] settings changed; they take effect at the next restart");
+  if (mqtt_changed(cfg_.mqtt, next.mqtt))
+    spdlog::warn("reload: [mqtt] settings changed; they take effect at the next restart");
   ingest_->stop();
   drain_stopped();  // hand everything read so far, and every GAP, to the old devices
   drain_all_devices();
@@ -769,8 +829,10 @@ void Daemon::reload() {
   }
   const config::DaemonConfig kept_daemon = cfg_.daemon;
   const bool metrics_changed = !(cfg_.metrics == next.metrics);
+  const std::optional<config::MqttConfig> kept_mqtt = cfg_.mqtt;
   cfg_ = std::move(next);
   cfg_.daemon = kept_daemon;
+  cfg_.mqtt = kept_mqtt;
   if (metrics_changed) start_metrics_textfile();
   std::vector<kinds::Device*> made;
   try {
@@ -785,6 +847,7 @@ void Daemon::reload() {
   for (kinds::Device* d : made) d->start();
   start_ingest();
   write_state_markers();
+  if (mqtt_sink_) mqtt_sink_->devices_changed();
   ++reloads_;
   const std::string info = std::to_string(diff.unchanged.size()) + " unchanged, " +
                            std::to_string(diff.changed.size()) + " changed, " +
@@ -904,6 +967,7 @@ nlohmann::json Daemon::status() const {
     for (const auto& d : slot.devices) entries.push_back(d->status_entry());
     body[std::string(key)] = std::move(entries);
   }
+  if (mqtt_sink_) body["mqtt"] = mqtt_sink_->status();
   return body;
 }
 
@@ -1272,6 +1336,7 @@ std::string Daemon::metrics_text() {
     line("gpioirq_metrics_textfile_write_errors_total", "",
          static_cast<double>(metrics_textfile_->failures()));
   }
+  if (mqtt_sink_) out += mqtt_metrics_text(mqtt_sink_->status());
   return out;
 }
 

@@ -38,6 +38,9 @@ class Timer;
 namespace gpioirq::control {
 class ControlServer;
 }
+namespace gpioirq::mqtt {
+class MqttSink;
+}
 namespace gpioirq::sinks {
 class EventLog;
 class RunMarker;
@@ -47,6 +50,7 @@ namespace gpioirq::app {
 
 class EventFanout;
 class MonitorSink;
+class MqttSource;
 
 inline constexpr const char* kVersion = "0.1.0";
 
@@ -168,6 +172,12 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   // `set`: a device's reading (gpioirqctl set NAME VALUE).
   nlohmann::json set_device_value(const nlohmann::json& request);
 
+  // MQTT ([mqtt], docs/MQTT.md): the sink joins the fan-out at start (make_mqtt), connects
+  // once the loop runs, syncs its spool at the flush tick, is told about reloads, and is
+  // stopped before the event log closes (stop_mqtt). Nothing of it exists without [mqtt].
+  void make_mqtt();
+  void stop_mqtt();
+
   config::Config cfg_;
   std::unique_ptr<loop::EventLoop> loop_;
   std::unique_ptr<gpio::IngestThread> ingest_;
@@ -212,6 +222,9 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   std::string state_last_error_;
   std::unique_ptr<MetricsTextfile> metrics_textfile_;    // [metrics] textfile; null: none
   std::unique_ptr<loop::Timer> metrics_textfile_timer_;  // every textfile_interval_ms
+  // Last: gone first, before the devices that emit into it and the log and loop it uses.
+  std::unique_ptr<MqttSource> mqtt_source_;
+  std::unique_ptr<mqtt::MqttSink> mqtt_sink_;
 };
 
 }  // namespace gpioirq::app
