@@ -33,6 +33,12 @@ constexpr std::string_view daemon_keys[] = {
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
     "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb",
     "loop_priority", "loop_spin_us"};
+// clang-format off
+constexpr std::string_view mqtt_keys[] = {
+    "url", "ca_file", "cert_file", "key_file", "client_id", "username", "password_file",
+    "topic_prefix", "qos", "keepalive_s", "state_interval_ms", "rate_limit_ms",
+    "health_interval_ms", "spool_max_mb", "max_in_flight", "homeassistant", "discovery_prefix"};
+// clang-format on
 constexpr std::string_view chip_keys[] = {"name", "backend", "path", "label", "sim_num_lines"};
 constexpr std::string_view backend_names[] = {"gpiod", "sim"};
 constexpr Backend backend_values[] = {Backend::gpiod, Backend::sim};
@@ -266,6 +272,7 @@ class Loader {
     // daemon, chip and each kind's table, in that order: the "did you mean" candidates.
     std::vector<std::string_view> top_keys = {"daemon", "chip"};
     for (const DeviceSection& section : sections_) top_keys.push_back(section.table);
+    top_keys.push_back("mqtt");
     TableReader top(root, state_.file, "");
     top.reject_unknown_keys(top_keys);
     read_daemon(root);
@@ -274,6 +281,8 @@ class Loader {
     for (const DeviceSection& section : sections_)
       each_table(root, section.table,
                  [&](const toml::table& t, std::size_t i) { read_device(section, t, i); });
+    // After the devices: [mqtt.rate_limit_ms] names them.
+    read_mqtt(root);
     return std::move(state_.config);
   }
 
@@ -369,6 +378,160 @@ class Loader {
       r.fail("loop_priority", "expected a priority below rt_priority (" + std::to_string(d.rt_priority) +
                                   "), found " + std::to_string(d.loop_priority));
     assign(d.loop_spin_us, r.integer("loop_spin_us", 0, 1000));
+  }
+
+  // [mqtt]: the broker and what is published (docs/CONFIGURATION.md, docs/MQTT.md). Only the
+  // form is checked here (no file is opened, no name resolved): the daemon's sink checks
+  // the files when it starts.
+  void read_mqtt(const toml::table& root) {
+    const toml::node* n = root.get("mqtt");
+    if (!n) return;
+    const toml::table* t = n->as_table();
+    if (!t)
+      throw ConfigError(format_place(place_from(n->source(), state_.file)) +
+                        ": mqtt: expected a table ([mqtt]), found " +
+                        std::string(type_phrase(n->type())));
+    TableReader r(*t, state_.file, "mqtt");
+    r.reject_unknown_keys(mqtt_keys);
+    MqttConfig m;
+    m.place = r.place();
+    r.require("url", " (the broker, such as \"mqtt://192.168.1.10\")");
+    m.url = *r.string("url");
+    const bool tls = check_broker_url(r, m.url);
+    if (tls) {
+      r.require("ca_file", " (an mqtts:// broker is verified against a CA)");
+    } else {
+      const std::string reason =
+          "applies only to mqtts:// brokers, and url is " + double_quoted(m.url);
+      r.forbid("ca_file", reason);
+      r.forbid("cert_file", reason);
+      r.forbid("key_file", reason);
+    }
+    assign(m.ca_file, path_key(r, "ca_file"));
+    if (r.has("cert_file") != r.has("key_file")) {
+      if (r.has("cert_file"))
+        r.fail("cert_file", "a client certificate needs its key: give 'key_file' too");
+      r.fail("key_file", "a client key needs its certificate: give 'cert_file' too");
+    }
+    assign(m.cert_file, path_key(r, "cert_file"));
+    assign(m.key_file, path_key(r, "key_file"));
+    assign(m.client_id, r.string("client_id"));
+    assign(m.username, r.string("username"));
+    if (!r.has("username")) r.forbid("password_file", "applies only with 'username'");
+    assign(m.password_file, path_key(r, "password_file"));
+    if (auto prefix = r.string("topic_prefix")) {
+      check_topic_prefix(r, "topic_prefix", *prefix);
+      m.topic_prefix = *prefix;
+    }
+    assign(m.qos, r.integer("qos", 0, 2));
+    assign(m.keepalive_s, r.integer("keepalive_s", 5, 65535));
+    assign(m.state_interval_ms, r.integer("state_interval_ms", 10, 3'600'000));
+    read_rate_limits(r, m);
+    assign(m.health_interval_ms, r.integer("health_interval_ms", 1000, 86'400'000));
+    if (auto mb = r.integer("spool_max_mb", 1, 4096))
+      m.spool_max_bytes = static_cast<std::uint64_t>(*mb) << 20;
+    assign(m.max_in_flight, r.integer("max_in_flight", 1, 65535));
+    assign(m.homeassistant, r.boolean("homeassistant"));
+    if (auto prefix = r.string("discovery_prefix")) {
+      check_topic_prefix(r, "discovery_prefix", *prefix);
+      m.discovery_prefix = *prefix;
+    }
+    state_.config.mqtt = std::move(m);
+  }
+
+  // mqtt://HOST[:PORT] or mqtts://HOST[:PORT], HOST a name, an IPv4 address or an IPv6
+  // address in brackets. Returns whether it is mqtts.
+  static bool check_broker_url(const TableReader& r, const std::string& url) {
+    const std::string expected =
+        "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (HOST a name, an IPv4 address or an "
+        "IPv6 address in brackets), found " +
+        double_quoted(url);
+    std::string_view rest(url);
+    bool tls = false;
+    if (rest.starts_with("mqtt://")) {
+      rest.remove_prefix(7);
+    } else if (rest.starts_with("mqtts://")) {
+      rest.remove_prefix(8);
+      tls = true;
+    } else {
+      r.fail("url", expected);
+    }
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    std::string_view host = rest, port;
+    bool has_port = false;
+    if (rest.starts_with("[")) {
+      const std::size_t close = rest.find(']');
+      if (close == std::string_view::npos) r.fail("url", expected);
+      host = rest.substr(1, close - 1);
+      if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != host.npos)
+        r.fail("url", expected);
+      if (close + 1 < rest.size()) {
+        if (rest[close + 1] != ':') r.fail("url", expected);
+        port = rest.substr(close + 2);
+        has_port = true;
+      }
+    } else {
+      if (const std::size_t colon = rest.find(':'); colon != std::string_view::npos) {
+        host = rest.substr(0, colon);
+        port = rest.substr(colon + 1);
+        has_port = true;
+      }
+      const bool name_chars = std::all_of(host.begin(), host.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '.';
+      });
+      if (host.empty() || !name_chars || host.front() == '.' || host.front() == '-')
+        r.fail("url", expected);
+    }
+    if (has_port) {
+      const bool digits = !port.empty() && port.size() <= 5 &&
+                          port.find_first_not_of("0123456789") == std::string_view::npos;
+      const long value = digits ? std::stol(std::string(port)) : 0;
+      if (value < 1 || value > 65535)
+        r.fail("url",
+               "expected a port from 1 to 65535 after the host, found " + double_quoted(url));
+    }
+    return tls;
+  }
+
+  // A topic prefix is where every topic begins: MQTT wildcards cannot be published to,
+  // an empty level at either end would make "a//b", and '$' topics belong to the broker.
+  static void check_topic_prefix(const TableReader& r, std::string_view key,
+                                 const std::string& prefix) {
+    const std::string found = ", found " + double_quoted(prefix);
+    if (prefix.find_first_of("+#") != std::string::npos)
+      r.fail(key, "expected a topic without the wildcards '+' and '#'" + found);
+    if (prefix.front() == '/' || prefix.back() == '/')
+      r.fail(key, "expected a topic that neither begins nor ends with '/'" + found);
+    if (prefix.front() == '$')
+      r.fail(key,
+             "expected a topic that does not begin with '$' (the broker's own topics)" + found);
+  }
+
+  // [mqtt.rate_limit_ms]: device name -> its state topic at most this often.
+  void read_rate_limits(const TableReader& mqtt, MqttConfig& m) {
+    const toml::node* n = mqtt.get("rate_limit_ms");
+    if (!n) return;
+    const toml::table* t = n->as_table();
+    if (!t)
+      mqtt.fail("rate_limit_ms",
+                "expected a table of device names and milliseconds "
+                "([mqtt.rate_limit_ms]), found " +
+                    std::string(type_phrase(n->type())));
+    TableReader r(*t, state_.file, "mqtt.rate_limit_ms");
+    std::vector<std::string_view> device_names;
+    for (const DeviceConfig& d : state_.config.devices) device_names.push_back(d.name);
+    for (auto&& [key, value] : *t) {
+      (void)value;
+      const std::string name(key.str());
+      if (!state_.names.contains(name)) {
+        std::string problem = "device " + single_quoted(name) + " is not defined";
+        if (auto near = nearest_name(name, device_names))
+          problem += "; did you mean " + single_quoted(*near) + "?";
+        r.fail(name, problem);
+      }
+      m.rate_limit_ms[name] = static_cast<std::uint32_t>(*r.integer(name, 10, 3'600'000));
+    }
   }
 
   void read_chip(const toml::table& t, std::size_t index) {

@@ -14,6 +14,7 @@ std::string_view to_string(GapReason r) noexcept {
     case GapReason::ring_full: return "ring_full";
     case GapReason::imu_overrun: return "imu_overrun";
     case GapReason::log_full: return "log_full";
+    case GapReason::mqtt_spool_full: return "mqtt_spool_full";
   }
   return "unknown";
 }

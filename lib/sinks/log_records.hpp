@@ -62,6 +62,7 @@ enum class GapReason : std::uint8_t {
   ring_full,    // the RT thread found the edge ring full
   imu_overrun,  // IMU samples lost (RingIO full, read errors, missed ticks)
   log_full,     // the log's own bounded buffer refused records (disk too slow or failing)
+  mqtt_spool_full,  // the MQTT spool reached its cap and dropped its oldest messages
 };
 
 // What GapEntry::from/to count.

@@ -182,3 +182,20 @@ TEST_CASE("A frame GAP from frame 0 on has no `from`: empty in CSV, absent in JS
   g.lost = 99;
   CHECK(csv(g) == "GAP,9,,imu0,,,,,,,log_full,,,frame,99,0,100,,\n");
 }
+
+TEST_CASE("The MQTT spool's drops: an mqtt_spool_full GAP of the device, no `from`", "[format]") {
+  GapEntry g;
+  g.ts_ns = 7;
+  g.reason = GapReason::mqtt_spool_full;
+  g.device = "door";
+  g.offset.reset();
+  g.lost = 42;
+  g.unit = GapUnit::ts_ns;
+  g.from.reset();
+  g.to = 7;
+  CHECK(csv(g) == "GAP,7,,door,,,,,,,mqtt_spool_full,,,ts_ns,42,,7,,\n");
+  const auto j = jsonl(g);
+  CHECK(j.at("kind") == "mqtt_spool_full");
+  CHECK(j.at("lost") == 42);
+  CHECK_FALSE(j.contains("from"));
+}
