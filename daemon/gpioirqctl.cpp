@@ -67,7 +67,13 @@ int main(int argc, char** argv) {
   for (const auto& spec : control::commands()) {
     if (spec.name == "monitor") continue;  // has its own options below
     CLI::App* sub = app.add_subcommand(std::string(spec.name), std::string(spec.summary));
-    if (!spec.args.empty()) sub->add_option("names", options.names, "only these streams");
+    if (spec.name == "set") {
+      sub->add_option("name", options.set_name, "the device")->required();
+      sub->add_option("value", options.set_value, "its new reading, in its unit (a counter: >= 0)")
+          ->required();
+    } else if (!spec.args.empty()) {
+      sub->add_option("names", options.names, "only these streams");
+    }
   }
   CLI::App* monitor =
       app.add_subcommand("monitor", "print live edges and decoded events, one per line");

@@ -18,6 +18,7 @@
 #include "app/event_fanout.hpp"
 #include "config/config_diff.hpp"
 #include "config/config_error.hpp"
+#include "config/nearest_name.hpp"
 #include "control/control_server.hpp"
 #include "control/peer_credentials.hpp"
 #include "gpio/gpiod_source.hpp"
@@ -155,6 +156,8 @@ Daemon::Daemon(config::Config cfg) : cfg_(std::move(cfg)) {
         !problem.empty())
       spdlog::warn("{}: members of socket_group '{}' cannot read the log files", problem,
                    cfg_.daemon.socket_group);
+  // Before any file is opened: an unfit state_dir is a configuration error (exit 78).
+  load_state_file();
   event_log_ =
       std::make_unique<sinks::EventLog>(*loop_, sinks::event_log_options(cfg_.daemon, kVersion));
   run_marker_ = std::make_unique<sinks::RunMarker>(cfg_.daemon.log_dir);
@@ -273,6 +276,7 @@ void Daemon::build_devices(const config::Config& cfg, std::vector<kinds::Device*
       throw std::logic_error("device '" + c.name + "': no kind '" + c.kind + "'");
     slot->devices.push_back(slot->kind->make(c, *this));
     kinds::Device& d = *slot->devices.back();
+    restore_device(d);
     try {
       attach_or_mark_down(d);
     } catch (...) {
@@ -581,6 +585,8 @@ int Daemon::run(const RunOptions& options) {
   } else {
     event_log_->marker(sinks::MarkerType::start, cfg_.file);
   }
+  started_ = true;
+  write_state_markers();
 
   flush_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
     drain_all_devices();  // the event log keeps its own sync interval
@@ -595,8 +601,13 @@ int Daemon::run(const RunOptions& options) {
     }
   });
   flush_timer_->start_periodic(std::uint64_t{cfg_.daemon.flush_interval_ms} * kMs);
+  if (state_file_) {
+    state_timer_ = std::make_unique<loop::Timer>(*loop_, [this] { save_state_file(); });
+    state_timer_->start_periodic(std::uint64_t{cfg_.daemon.state_save_interval_ms} * kMs);
+  }
   device_timer_ = std::make_unique<loop::Timer>(*loop_, [this] { retry_down_streams(); });
   device_timer_->start_periodic(kDeviceRetryMs * kMs);
+  start_metrics_textfile();
 
   std::uint64_t watchdog_us = 0;
   if (options.notify_systemd && sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us > 0) {
@@ -630,10 +641,13 @@ void Daemon::shutdown() {
   drain_all_devices();
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
   for_each_device([now](kinds::Device& d) { d.on_flush(now); });
+  save_state_file();  // every pulse read is in it
   // Devices' own files (IMU frame logs) are closed here, before the event log, so that
   // the frames their last writes lost get GAP rows.
   for_each_device([](kinds::Device& d) { d.finish(kinds::Finish::stop); });
   event_log_->marker(sinks::MarkerType::stop);
+  // The run's last figures, for the scrapes after it.
+  if (metrics_textfile_) write_metrics_textfile();
   control_->stop();
   event_log_->close();  // flushes and fdatasyncs
   if (const std::size_t left = event_log_->unwritten_bytes(); left > 0)
@@ -737,6 +751,7 @@ void Daemon::reload() {
   ingest_->stop();
   drain_stopped();  // hand everything read so far, and every GAP, to the old devices
   drain_all_devices();
+  save_state_file();  // a changed device is made anew and restored from it
   auto gone = [&](const std::string& name) {
     return std::find(diff.changed.begin(), diff.changed.end(), name) != diff.changed.end() ||
            std::find(diff.removed.begin(), diff.removed.end(), name) != diff.removed.end();
@@ -753,8 +768,10 @@ void Daemon::reload() {
     }
   }
   const config::DaemonConfig kept_daemon = cfg_.daemon;
+  const bool metrics_changed = !(cfg_.metrics == next.metrics);
   cfg_ = std::move(next);
   cfg_.daemon = kept_daemon;
+  if (metrics_changed) start_metrics_textfile();
   std::vector<kinds::Device*> made;
   try {
     build_devices(cfg_, made);
@@ -767,6 +784,7 @@ void Daemon::reload() {
   }
   for (kinds::Device* d : made) d->start();
   start_ingest();
+  write_state_markers();
   ++reloads_;
   const std::string info = std::to_string(diff.unchanged.size()) + " unchanged, " +
                            std::to_string(diff.changed.size()) + " changed, " +
@@ -877,6 +895,7 @@ nlohmann::json Daemon::status() const {
         {"error_replies", server.error_replies},
         {"client_limit", control_ ? control_->client_limit() : 0},
         {"fd_limit", control_ ? fd_limit_json(control_->fd_limit()) : nlohmann::json()}}}};
+  if (state_file_) body["state"] = state_status();
   // A kind's own member (poll: "polls"), present even when it has no device.
   for (const Slot& slot : kinds_) {
     const std::string_view key = slot.kind->status_key();
@@ -998,8 +1017,10 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
       latency_all_.reset();
       ingest_->ring().reset_high_water();
     }
+    save_state_file();  // a restart must not bring the old totals back
     return {{"reset", true}};
   }
+  if (cmd == "set") return set_device_value(request);
   if (cmd == "reopen") return reopen_logs("gpioirqctl reopen", false);
   if (cmd == "reload") {
     try {
@@ -1013,6 +1034,162 @@ nlohmann::json Daemon::handle(std::string_view cmd, const nlohmann::json& reques
   // ControlServer subscribes the client after this reply; events come from publish().
   if (cmd == "monitor") return nlohmann::json::object();
   throw control::CommandError("unknown command '" + std::string(cmd) + "'");
+}
+
+void Daemon::load_state_file() {
+  if (!cfg_.daemon.keep_state) return;
+  state_file_ = std::make_unique<state::StateFile>(cfg_.daemon.state_dir);
+  if (const std::string problem = state_file_->prepare(); !problem.empty())
+    throw config::ConfigError(problem);
+  boot_id_ = state::read_boot_id();
+  state::LoadedState loaded = state_file_->load();
+  switch (loaded.outcome) {
+    case state::LoadedState::Outcome::missing:
+      spdlog::info("no state file {} yet: every device starts from zero", state_file_->path());
+      break;
+    case state::LoadedState::Outcome::corrupt:
+      spdlog::warn("the state file {}: every device starts from zero", loaded.problem);
+      state_notes_.push_back("the state file " + loaded.problem +
+                             ": every device starts from zero");
+      break;
+    case state::LoadedState::Outcome::loaded:
+      saved_devices_ = std::move(loaded.devices);
+      saved_realtime_ns_ = loaded.saved_realtime_ns;
+      saved_boot_id_ = std::move(loaded.saved_boot_id);
+      break;
+  }
+}
+
+void Daemon::restore_device(kinds::Device& d) {
+  if (!state_file_) return;
+  const auto entry = saved_devices_.find(d.name());
+  if (entry == saved_devices_.end()) return;
+  const std::string saved_kind = (*entry)["kind"].get<std::string>();
+  std::string note;
+  if (saved_kind != d.kind().name()) {
+    note = fmt::format("{}: saved as a {}, now a {}: started from zero", d.name(), saved_kind,
+                       d.kind().name());
+  } else {
+    std::string words;
+    try {
+      words = d.restore_state((*entry)["state"]);
+    } catch (const std::exception& e) {
+      note = fmt::format("{}: its saved state was not used ({}): started from zero", d.name(),
+                         e.what());
+    }
+    if (note.empty() && !words.empty()) {
+      ++devices_restored_;
+      const std::int64_t now = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME));
+      const std::int64_t unwatched_s = saved_realtime_ns_ > 0 && now > saved_realtime_ns_
+                                           ? (now - saved_realtime_ns_) / 1'000'000'000
+                                           : 0;
+      note = fmt::format("{}: {} restored; not watched for {} s (saved {}{})", d.name(), words,
+                         unwatched_s, state::utc_text(saved_realtime_ns_),
+                         !saved_boot_id_.empty() && saved_boot_id_ != boot_id_
+                             ? ", before the machine restarted"
+                             : "");
+    }
+  }
+  if (note.empty()) return;
+  if (note.ends_with("started from zero"))
+    spdlog::warn("{}", note);
+  else
+    spdlog::info("{}", note);
+  state_notes_.push_back(std::move(note));
+}
+
+void Daemon::write_state_markers() {
+  if (!started_) return;  // run() writes them after its START marker
+  for (const std::string& note : state_notes_) event_log_->marker(sinks::MarkerType::restore, note);
+  state_notes_.clear();
+}
+
+void Daemon::save_state_file() {
+  if (!state_file_) return;
+  // Only the devices configured now: one a reload removed is dropped here.
+  nlohmann::json devices = nlohmann::json::object();
+  for_each_device([&](kinds::Device& d) {
+    nlohmann::json saved = d.save_state();
+    if (!saved.is_null())
+      devices[d.name()] = {{"kind", d.kind().name()}, {"state", std::move(saved)}};
+  });
+  const auto now = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME));
+  if (const int err = state_file_->save(devices, now, boot_id_); err < 0) {
+    ++state_save_errors_;
+    const std::string error = std::strerror(-err);
+    if (state_last_error_ != error)  // once per kind of failure, not every interval
+      spdlog::error("saving the state file {}: {}; a restart would start from the last save",
+                    state_file_->path(), error);
+    state_last_error_ = error;
+    return;
+  }
+  if (!state_last_error_.empty())
+    spdlog::info("the state file {} is saved again", state_file_->path());
+  state_last_error_.clear();
+  ++state_saves_;
+  saved_devices_ = std::move(devices);
+  saved_realtime_ns_ = now;
+  saved_boot_id_ = boot_id_;
+}
+
+nlohmann::json Daemon::state_status() const {
+  return {
+      {"path", state_file_->path()},     {"save_interval_ms", cfg_.daemon.state_save_interval_ms},
+      {"saves", state_saves_},           {"save_errors", state_save_errors_},
+      {"last_error", state_last_error_}, {"restored", devices_restored_}};
+}
+
+nlohmann::json Daemon::set_device_value(const nlohmann::json& request) {
+  const auto name_it = request.find("name");
+  if (name_it == request.end() || !name_it->is_string())
+    throw control::CommandError("set needs \"name\": the device's name");
+  const auto value_it = request.find("value");
+  if (value_it == request.end() || !value_it->is_number())
+    throw control::CommandError("set needs \"value\": a number");
+  const std::string name = name_it->get<std::string>();
+  kinds::Device* device = nullptr;
+  std::vector<std::string_view> names;
+  for (Slot& slot : kinds_)
+    for (auto& d : slot.devices) {
+      names.push_back(d->name());
+      if (d->name() == name) device = d.get();
+    }
+  if (!device) {
+    std::string message = "unknown device '" + name + "'";
+    if (const auto near = config::nearest_name(name, names))
+      message += "; did you mean '" + std::string(*near) + "'?";
+    throw control::CommandError(message);
+  }
+  try {
+    device->set_value(value_it->get<double>());
+  } catch (const std::invalid_argument& e) {
+    throw control::CommandError(std::string("set ") + name + ": " + e.what());
+  }
+  event_log_->marker(sinks::MarkerType::set,
+                     fmt::format("{}: set to {} by gpioirqctl set", name, value_it->dump()));
+  save_state_file();
+  nlohmann::json status = device->status(clock_ns(CLOCK_MONOTONIC));
+  status["name"] = device->name();
+  return {{"set", std::move(status)}, {"kind", device->kind().name()}};
+}
+
+// ----- [metrics] textfile ---------------------------------------------------------------
+
+void Daemon::start_metrics_textfile() {
+  metrics_textfile_timer_.reset();
+  metrics_textfile_.reset();
+  if (cfg_.metrics.textfile.empty()) return;
+  metrics_textfile_ = std::make_unique<MetricsTextfile>(cfg_.metrics.textfile);
+  metrics_textfile_timer_ =
+      std::make_unique<loop::Timer>(*loop_, [this] { write_metrics_textfile(); });
+  metrics_textfile_timer_->start_periodic(std::uint64_t{cfg_.metrics.textfile_interval_ms} * kMs);
+  write_metrics_textfile();  // at once, not an interval later
+}
+
+void Daemon::write_metrics_textfile() {
+  // What `gpioirqctl metrics` replies: the daemon's families, then the control socket's.
+  metrics_textfile_->write(metrics_text() + control_->stats().metrics_text(),
+                           clock_ns(CLOCK_MONOTONIC));
 }
 
 std::string Daemon::metrics_text() {
@@ -1081,10 +1258,21 @@ std::string Daemon::metrics_text() {
     line("gpioirq_latency_seconds", "quantile=\"" + std::to_string(q).substr(0, 5) + "\"",
          static_cast<double>(latency_all_.quantile(q)) / 1e9);
   line("gpioirq_latency_seconds_count", "", static_cast<double>(latency_all_.count()));
-  out += "# TYPE gpioirq_ring_high_water gauge\n";
+  out +=
+      "# HELP gpioirq_ring_high_water Largest backlog a drain found in the edge ring.\n"
+      "# TYPE gpioirq_ring_high_water gauge\n";
   line("gpioirq_ring_high_water", "", static_cast<double>(ingest_->ring().high_water()));
-  out += "# TYPE gpioirq_uptime_seconds gauge\n";
+  out +=
+      "# HELP gpioirq_uptime_seconds Seconds since the daemon started.\n"
+      "# TYPE gpioirq_uptime_seconds gauge\n";
   line("gpioirq_uptime_seconds", "", static_cast<double>(now - started_mono_ns_) / 1e9);
+  if (metrics_textfile_) {
+    out +=
+        "# HELP gpioirq_metrics_textfile_write_errors_total Failed writes of the [metrics] "
+        "textfile.\n# TYPE gpioirq_metrics_textfile_write_errors_total counter\n";
+    line("gpioirq_metrics_textfile_write_errors_total", "",
+         static_cast<double>(metrics_textfile_->failures()));
+  }
   return out;
 }
 

@@ -20,12 +20,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/metrics_textfile.hpp"
 #include "config/schema.hpp"
 #include "control/command_handler.hpp"
 #include "core/histogram.hpp"
 #include "gpio/ingest_thread.hpp"
 #include "kinds/device.hpp"
 #include "kinds/kind.hpp"
+#include "state/state_file.hpp"
 
 namespace gpioirq::loop {
 class EventLoop;
@@ -147,6 +149,24 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   // and counts it as found moved). Returns the reply of `reopen`.
   nlohmann::json reopen_logs(const std::string& reason, bool only_lost);
   void shutdown();
+  // [metrics] textfile: (re)made from cfg_.metrics (none when no textfile), written now.
+  void start_metrics_textfile();
+  void write_metrics_textfile();
+
+  // The state file (lib/state, #13; only with [daemon] state_dir): totals and positions
+  // that survive a restart. Loaded before the devices are made; each device with a saved
+  // entry is restored right after it is made (at start, or when a reload makes it), before
+  // it starts; saved every state_save_interval_ms, after `set` and `reset`, before a
+  // reload remakes devices and at the stop after the last drain.
+  void load_state_file();
+  void restore_device(kinds::Device& d);
+  // RESTORE markers of what was restored (or not, and why): after the START marker at
+  // start, at once after a reload.
+  void write_state_markers();
+  void save_state_file();
+  nlohmann::json state_status() const;
+  // `set`: a device's reading (gpioirqctl set NAME VALUE).
+  nlohmann::json set_device_value(const nlohmann::json& request);
 
   config::Config cfg_;
   std::unique_ptr<loop::EventLoop> loop_;
@@ -180,6 +200,18 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   bool mlock_done_ = false;
   std::unique_ptr<sinks::RunMarker> run_marker_;
   bool previous_run_unstopped_ = false;  // the previous run did not stop cleanly
+  // The state file; null without state_dir.
+  std::unique_ptr<state::StateFile> state_file_;
+  nlohmann::json saved_devices_ = nlohmann::json::object();  // as last loaded or saved
+  std::int64_t saved_realtime_ns_ = 0;                       // when that was saved
+  std::string saved_boot_id_, boot_id_;
+  std::vector<std::string> state_notes_;  // RESTORE marker texts not written yet
+  bool started_ = false;                  // run() wrote the START marker
+  std::unique_ptr<loop::Timer> state_timer_;
+  std::uint64_t state_saves_ = 0, state_save_errors_ = 0, devices_restored_ = 0;
+  std::string state_last_error_;
+  std::unique_ptr<MetricsTextfile> metrics_textfile_;    // [metrics] textfile; null: none
+  std::unique_ptr<loop::Timer> metrics_textfile_timer_;  // every textfile_interval_ms
 };
 
 }  // namespace gpioirq::app

@@ -32,13 +32,14 @@ constexpr std::string_view daemon_keys[] = {
     "log_dir",   "socket_path",       "socket_group",         "rt_priority", "cpu",
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
     "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb",
-    "loop_priority", "loop_spin_us"};
+    "loop_priority", "loop_spin_us", "state_dir", "state_save_interval_ms"};
 // clang-format off
 constexpr std::string_view mqtt_keys[] = {
     "url", "ca_file", "cert_file", "key_file", "client_id", "username", "password_file",
     "topic_prefix", "qos", "keepalive_s", "state_interval_ms", "rate_limit_ms",
     "health_interval_ms", "spool_max_mb", "max_in_flight", "homeassistant", "discovery_prefix"};
 // clang-format on
+constexpr std::string_view metrics_keys[] = {"textfile", "textfile_interval_ms"};
 constexpr std::string_view chip_keys[] = {"name", "backend", "path", "label", "sim_num_lines"};
 constexpr std::string_view backend_names[] = {"gpiod", "sim"};
 constexpr Backend backend_values[] = {Backend::gpiod, Backend::sim};
@@ -273,9 +274,11 @@ class Loader {
     std::vector<std::string_view> top_keys = {"daemon", "chip"};
     for (const DeviceSection& section : sections_) top_keys.push_back(section.table);
     top_keys.push_back("mqtt");
+    top_keys.push_back("metrics");
     TableReader top(root, state_.file, "");
     top.reject_unknown_keys(top_keys);
     read_daemon(root);
+    read_metrics(root);
     each_table(root, "chip", [&](const toml::table& t, std::size_t i) { read_chip(t, i); });
     // Config::devices: by section (kind) in the order given, then in file order.
     for (const DeviceSection& section : sections_)
@@ -378,6 +381,13 @@ class Loader {
       r.fail("loop_priority", "expected a priority below rt_priority (" + std::to_string(d.rt_priority) +
                                   "), found " + std::to_string(d.loop_priority));
     assign(d.loop_spin_us, r.integer("loop_spin_us", 0, 1000));
+    // The state file (totals and positions across restarts) is kept only where the file
+    // names a state_dir, so that a configuration without one runs as before.
+    if (auto dir = path_key(r, "state_dir")) {
+      d.state_dir = *dir;
+      d.keep_state = true;
+    }
+    assign(d.state_save_interval_ms, r.integer("state_save_interval_ms", 100, 86'400'000));
   }
 
   // [mqtt]: the broker and what is published (docs/CONFIGURATION.md, docs/MQTT.md). Only the
@@ -532,6 +542,31 @@ class Loader {
       }
       m.rate_limit_ms[name] = static_cast<std::uint32_t>(*r.integer(name, 10, 3'600'000));
     }
+  }
+
+  // [metrics]: the Prometheus text as a node_exporter textfile (docs/METRICS.md).
+  void read_metrics(const toml::table& root) {
+    const toml::node* n = root.get("metrics");
+    if (!n) return;
+    const toml::table* t = n->as_table();
+    if (!t)
+      throw ConfigError(format_place(place_from(n->source(), state_.file)) +
+                        ": metrics: expected a table ([metrics]), found " +
+                        std::string(type_phrase(n->type())));
+    TableReader r(*t, state_.file, "metrics");
+    r.reject_unknown_keys(metrics_keys);
+    MetricsConfig& m = state_.config.metrics;
+    if (auto path = path_key(r, "textfile")) {
+      // node_exporter's textfile collector reads only *.prom: any other name would be
+      // written and never scraped.
+      if (!path->ends_with(".prom") || fs::path(*path).filename() == ".prom")
+        r.fail("textfile",
+               "expected a file name ending in \".prom\" (node_exporter's textfile "
+               "collector reads only *.prom), found " +
+                   double_quoted(*r.string("textfile")));
+      m.textfile = *path;
+    }
+    assign(m.textfile_interval_ms, r.integer("textfile_interval_ms", 100, 3'600'000));
   }
 
   void read_chip(const toml::table& t, std::size_t index) {

@@ -49,6 +49,9 @@ struct DaemonConfig {
   // the MQTT spool. systemd's StateDirectory=gpioirqd.
   std::string state_dir = "/var/lib/gpioirqd";
   std::uint32_t state_save_interval_ms = 10000;  // the state file is written and synced this often
+  // The file names state_dir: totals and positions are kept in <state_dir>/state.json
+  // (without it nothing is saved or restored, as before #13).
+  bool keep_state = false;
 
   bool operator==(const DaemonConfig&) const = default;
 };

@@ -42,9 +42,10 @@ int run_simple(ControlClient& client, const CtlOptions& options, std::ostream& o
                std::ostream& err) {
   const CommandSpec* spec = find_command(options.command);
   const bool takes_names = spec != nullptr && !spec->args.empty();
+  nlohmann::json args = takes_names ? names_args(options) : nlohmann::json::object();
+  if (options.command == "set") args = {{"name", options.set_name}, {"value", options.set_value}};
   std::string raw;
-  const nlohmann::json reply = client.request(
-      options.command, takes_names ? names_args(options) : nlohmann::json::object(), &raw);
+  const nlohmann::json reply = client.request(options.command, args, &raw);
   if (options.json) {
     out << raw << '\n';
     return reply["ok"].get<bool>() ? 0 : static_cast<int>(ExitCode::daemon_error);

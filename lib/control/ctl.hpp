@@ -11,7 +11,7 @@ namespace gpioirq::control {
 
 struct CtlOptions {
   std::string command;      // status, devices, encoders, buttons, counters, imu, latency,
-                            // monitor, top, reset, reload, reopen, metrics, names
+                            // monitor, top, reset, set, reload, reopen, metrics, names
   std::string socket_path;  // already resolved: --socket, else $GPIOIRQ_SOCKET, else default
   bool json = false;        // print the daemon's raw reply lines
   double timeout_s = 5.0;   // connect and per-reply timeout
@@ -20,6 +20,8 @@ struct CtlOptions {
   unsigned long long max_events = 0;   // monitor: stop after this many; 0 = until closed
   double interval_s = 1.0;             // top refresh interval
   bool terminal = false;               // top: stdout is a terminal (else one frame without escapes)
+  std::string set_name;                // set: the device
+  double set_value = 0;                // set: its new reading
   std::string kind;  // names: only the streams this query command reports (encoders, buttons,
                      // counters, imu); empty: all of them
 };

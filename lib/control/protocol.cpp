@@ -8,9 +8,10 @@ namespace {
 constexpr std::array<ArgSpec, 1> kNamesArg{{{"names", ArgType::string_array}}};
 constexpr std::array<ArgSpec, 2> kLatencyArgs{
     {{"names", ArgType::string_array}, {"buckets", ArgType::boolean}}};
+constexpr std::array<ArgSpec, 2> kSetArgs{{{"name", ArgType::string}, {"value", ArgType::number}}};
 constexpr std::span<const ArgSpec> kNoArgs{};
 
-constexpr std::array<CommandSpec, 12> kCommands{{
+constexpr std::array<CommandSpec, 13> kCommands{{
     {"status", false, kNamesArg, "daemon, RT thread, per-line counts and losses, rings"},
     {"encoders", false, kNamesArg, "encoder positions, velocities, losses"},
     {"buttons", false, kNamesArg, "button states and event counts"},
@@ -20,6 +21,7 @@ constexpr std::array<CommandSpec, 12> kCommands{{
     {"latency", false, kLatencyArgs, "edge-to-dispatch latency histograms per stream"},
     {"monitor", false, kNamesArg, "live stream of edges and decoded events"},
     {"reset", true, kNamesArg, "reset counters (all, or the named streams)"},
+    {"set", true, kSetArgs, "set a device's reading (a counter's total in its unit)"},
     {"reload", true, kNoArgs, "re-read the configuration file"},
     {"reopen", true, kNoArgs, "open log files anew that were moved or deleted (after logrotate)"},
     {"metrics", false, kNoArgs, "Prometheus text exposition"},
@@ -35,6 +37,8 @@ std::string_view type_name(ArgType type) {
       return "a boolean";
     case ArgType::unsigned_integer:
       return "a non-negative integer";
+    case ArgType::number:
+      return "a number";
   }
   return "?";
 }
@@ -52,6 +56,8 @@ bool has_type(const nlohmann::json& value, ArgType type) {
       return value.is_boolean();
     case ArgType::unsigned_integer:
       return value.is_number_unsigned();
+    case ArgType::number:
+      return value.is_number();
   }
   return false;
 }

@@ -24,7 +24,7 @@ inline constexpr std::string_view kDefaultSocketPath = "/run/gpioirqd/control.so
 // (an error message quoting the value, a recursive dump) walks 32 000 levels.
 inline constexpr int kMaxNesting = 16;
 
-enum class ArgType { string_array, string, boolean, unsigned_integer };
+enum class ArgType { string_array, string, boolean, unsigned_integer, number };
 
 struct ArgSpec {
   std::string_view name;

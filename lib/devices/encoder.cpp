@@ -197,4 +197,30 @@ void Encoder::reset() noexcept {
   reset_req_.fetch_add(1, std::memory_order_acq_rel);
 }
 
+std::int64_t Encoder::restore_counts(std::int64_t counts) noexcept {
+  std::int64_t c = std::clamp(counts, lo_, hi_);
+  if (wrap_ && c != counts) {
+    // Limits changed since the save: the count goes round the range as a turn would.
+    // Unsigned arithmetic: hi_ - lo_ and the distance of counts from the range fit in 64
+    // bits whatever their signs.
+    const std::uint64_t span =
+        static_cast<std::uint64_t>(hi_) - static_cast<std::uint64_t>(lo_) + 1;
+    std::uint64_t rel;
+    if (counts > hi_) {
+      rel = (static_cast<std::uint64_t>(counts) - static_cast<std::uint64_t>(lo_)) % span;
+    } else {  // below lo_
+      const std::uint64_t below =
+          (static_cast<std::uint64_t>(lo_) - static_cast<std::uint64_t>(counts)) % span;
+      rel = below == 0 ? 0 : span - below;
+    }
+    c = static_cast<std::int64_t>(static_cast<std::uint64_t>(lo_) + rel);
+  }
+  reset_seen_ = reset_req_.load(std::memory_order_acquire);
+  acc_ = 0;
+  count_ = c;
+  counts_.store(count_, std::memory_order_release);
+  reset_ack_.store(reset_seen_, std::memory_order_release);
+  return c;
+}
+
 }  // namespace gpioirq::devices

@@ -112,6 +112,11 @@ class Encoder {
   // old count after reset() returns. Invalid/transition counters are not reset.
   void reset() noexcept;
 
+  // A saved count (the state file, #13): the count becomes `counts`, brought inside the
+  // limits (clamped, or wrapped into the range). Only while the RT thread does not run
+  // (at start, or when a reload adds the device). Returns the count set.
+  std::int64_t restore_counts(std::int64_t counts) noexcept;
+
   // Static facts, handy for status.
   int counts_per_period() const noexcept { return counts_per_period_; }
   std::int64_t div() const noexcept { return div_; }

@@ -4,12 +4,15 @@
 #include <mosquitto.h>
 #include <poll.h>
 
+#include <netdb.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace gpioirq::mqtt {
@@ -37,6 +40,27 @@ std::string read_password(const std::string& file) {
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
+}
+
+// RFC 1123 host name: labels of letters, digits and '-' (not at either end), 1..63 long,
+// 253 characters at most; a trailing '.' (fully qualified) allowed.
+bool valid_host_name(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  char prev = '.';
+  for (const char c : name) {
+    if (c == '.') {
+      if (label == 0 || prev == '-') return false;
+      label = 0;
+    } else {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      (c == '-' && label > 0);
+      if (!ok || ++label > 63) return false;
+    }
+    prev = c;
+  }
+  return prev != '-';
 }
 
 }  // namespace
@@ -94,9 +118,12 @@ BrokerAddress parse_broker_url(std::string_view url) {
   unsigned char buf[sizeof(in6_addr)];
   if (inet_pton(AF_INET, a.host.c_str(), buf) != 1 &&
       inet_pton(AF_INET6, a.host.c_str(), buf) != 1) {
-    throw std::invalid_argument(
-        "mqtt: broker host '" + a.host +
-        "' must be an IP address for now: resolving a name would block the daemon's loop");
+    if (!valid_host_name(a.host)) {
+      throw std::invalid_argument("mqtt: broker host '" + a.host +
+                                  "' is neither an IP address nor a host name (letters, "
+                                  "digits, '-' and '.'; an IPv6 address goes in brackets)");
+    }
+    a.is_name = true;
   }
   return a;
 }
@@ -109,8 +136,12 @@ MqttClient::MqttClient(loop::EventLoop& loop, MqttClientConfig config)
     : loop_(loop),
       config_(std::move(config)),
       address_(parse_broker_url(config_.url)),
+      lookup_(std::make_shared<Lookup>()),
+      lookup_waiter_(loop, lookup_->done, [this] { lookup_done(); }),
       misc_timer_(loop,
                   [this] {
+                    // The lookup thread has the handle while resolving.
+                    if (state_ == State::resolving) return;
                     mosquitto_loop_misc(mosq_.get());
                     arm();
                   }),
@@ -170,9 +201,17 @@ MqttClient::MqttClient(loop::EventLoop& loop, MqttClientConfig config)
 MqttClient::~MqttClient() {
   // The poll must be withdrawn before the socket it watches goes with mosq_.
   poll_.abandon();
+  lookup_waiter_.stop();
+  const std::lock_guard<std::mutex> lock(lookup_->mutex);
+  if (lookup_->running) {
+    // The lookup thread may block for long yet: it gets the handle and destroys it.
+    lookup_->abandoned = true;
+    static_cast<void>(mosq_.release());
+  }
 }
 
 int MqttClient::socket_fd() const noexcept {
+  if (state_ == State::resolving) return -1;
   return mosquitto_socket(mosq_.get());
 }
 
@@ -188,6 +227,11 @@ void MqttClient::stop() {
   stopping_ = true;
   started_ = false;
   reconnect_timer_.cancel();
+  if (state_ == State::resolving) {
+    // The lookup thread has the handle: lookup_done() finishes the stop.
+    misc_timer_.cancel();
+    return;
+  }
   if (state_ == State::connected) {
     // QoS 0: libmosquitto closes the socket right after writing the DISCONNECT, so a PUBACK
     // could never be read; the broker handles the PUBLISH before the DISCONNECT behind it
@@ -202,14 +246,48 @@ void MqttClient::stop() {
   // the next connect or with the client), and nothing of ours stays in the loop.
   mosquitto_disconnect(mosq_.get());
   misc_timer_.cancel();
+  if (lookup_waiter_started_) {
+    lookup_waiter_.stop();
+    lookup_waiter_started_ = false;
+  }
   state_ = State::disconnected;
   arm();
 }
 
 void MqttClient::connect_now() {
   if (stopping_) return;
-  state_ = State::connecting;
   ++counters_.connect_attempts;
+  if (address_.is_name) {
+    // libmosquitto resolves the name (getaddrinfo) inside its connect: on a thread of its
+    // own, which hands the handle back through lookup_->done. The library's TLS check is
+    // against the host it connects to, so a certificate is checked against the name.
+    state_ = State::resolving;
+    ++lookups_;
+    if (!lookup_waiter_started_) {
+      lookup_waiter_.start();
+      lookup_waiter_started_ = true;
+    }
+    {
+      const std::lock_guard<std::mutex> lock(lookup_->mutex);
+      lookup_->running = true;
+    }
+    std::thread([lookup = lookup_, m = mosq_.get(), host = address_.host, port = address_.port,
+                 keepalive = config_.keepalive_s] {
+      const int rc = mosquitto_connect_async(m, host.c_str(), port, keepalive);
+      const int error = errno;
+      const std::lock_guard<std::mutex> lock(lookup->mutex);
+      lookup->rc = rc;
+      lookup->error = error;
+      lookup->running = false;
+      if (lookup->abandoned) {
+        mosquitto_destroy(m);  // the client is gone and left the handle to us
+        return;
+      }
+      lookup->done.set();
+    }).detach();
+    return;
+  }
+  state_ = State::connecting;
   const int rc = mosquitto_connect_async(mosq_.get(), address_.host.c_str(), address_.port,
                                          config_.keepalive_s);
   if (rc != MOSQ_ERR_SUCCESS) {
@@ -221,6 +299,40 @@ void MqttClient::connect_now() {
   arm();
 }
 
+void MqttClient::lookup_done() {
+  int rc = 0;
+  int error = 0;
+  {
+    const std::lock_guard<std::mutex> lock(lookup_->mutex);
+    if (lookup_->running || state_ != State::resolving) return;
+    rc = lookup_->rc;
+    error = lookup_->error;
+  }
+  if (stopping_) {
+    // stop() came while the lookup ran: nothing of ours stays in the loop.
+    mosquitto_disconnect(mosq_.get());
+    state_ = State::disconnected;
+    lookup_waiter_.stop();
+    lookup_waiter_started_ = false;
+    arm();
+    return;
+  }
+  if (rc == MOSQ_ERR_EAI) {
+    // libmosquitto leaves getaddrinfo's code in errno.
+    last_error_ = "lookup of " + address_.host + " failed: " + ::gai_strerror(error);
+  } else if (rc != MOSQ_ERR_SUCCESS) {
+    errno = error;
+    fail("connect to " + config_.url, rc);
+  }
+  if (rc != MOSQ_ERR_SUCCESS) {
+    state_ = State::disconnected;
+    schedule_reconnect();
+    return;
+  }
+  state_ = State::connecting;
+  arm();
+}
+
 void MqttClient::schedule_reconnect() {
   if (stopping_) return;
   backoff_ms_ = backoff_ms_ == 0 ? config_.reconnect_min_ms
@@ -229,6 +341,7 @@ void MqttClient::schedule_reconnect() {
 }
 
 void MqttClient::arm() {
+  if (state_ == State::resolving) return;  // the lookup thread has the handle
   if (stopping_ && state_ == State::disconnected) {
     if (poll_.in_flight()) loop_.cancel(poll_);
     return;
@@ -341,6 +454,10 @@ void MqttClient::handle_disconnect(int rc) {
   if (stopping_) {
     // Nothing left to keep alive: an idle client holds no op in the loop.
     misc_timer_.cancel();
+    if (lookup_waiter_started_) {
+      lookup_waiter_.stop();
+      lookup_waiter_started_ = false;
+    }
     return;
   }
   schedule_reconnect();

@@ -2,10 +2,15 @@
 // MqttClient: one connection to an MQTT broker through libmosquitto, driven by the daemon's
 // io_uring EventLoop: the library's socket is watched with one-shot polls (POLLIN, and
 // POLLOUT while mosquitto_want_write()), readiness is handed to mosquitto_loop_read/write,
-// and a 1 s timer runs mosquitto_loop_misc (keepalive pings). No thread of ours and no
-// mosquitto_loop_start(); nothing blocks the loop thread: the connect is
-// mosquitto_connect_async to an IP address (a host name is refused, see parse_broker_url),
-// the TLS handshake runs on the non-blocking socket.
+// and a 1 s timer runs mosquitto_loop_misc (keepalive pings). No mosquitto_loop_start();
+// nothing blocks the loop thread: to an IP address the connect is mosquitto_connect_async
+// on the loop thread; to a host name it is the same call made on a short-lived thread of
+// its own (libmosquitto resolves the name inside it with getaddrinfo, which can take
+// seconds), which hands the result back through a ThreadSafeFlag: state `resolving`
+// meanwhile, and the loop thread does not touch the library until it is back. So an
+// mqtts:// certificate is checked against the NAME in the URL (libmosquitto verifies
+// against the host it was asked to connect to). The TLS handshake runs on the
+// non-blocking socket.
 //
 // Status and last will: with a status topic, the will is `offline` (retained) and every
 // connect publishes `online` (retained); stop() publishes `offline` (QoS 0, retained)
@@ -25,11 +30,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "core/thread_safe_flag.hpp"
 #include "loop/callback_completion.hpp"
 #include "loop/event_loop.hpp"
+#include "loop/flag_waiter.hpp"
 #include "loop/timer.hpp"
 
 struct mosquitto;
@@ -38,14 +46,14 @@ namespace gpioirq::mqtt {
 
 struct BrokerAddress {
   bool tls = false;
-  std::string host;  // an IPv4 or IPv6 address, without brackets
+  std::string host;      // an IPv4 or IPv6 address (without brackets), or a host name
+  bool is_name = false;  // host is a name: resolved off the loop thread
   int port = 1883;
 };
 
-// mqtt://ADDRESS[:PORT] (port 1883) or mqtts://ADDRESS[:PORT] (8883); an IPv6 address in
-// brackets. Throws std::invalid_argument saying what is wrong. A host name is refused for
-// now: resolving it (getaddrinfo, and libmosquitto's own connect) would block the loop
-// thread; resolving off the loop comes with the [mqtt] sink.
+// mqtt://HOST[:PORT] (port 1883) or mqtts://HOST[:PORT] (8883); HOST an IPv4 address, an
+// IPv6 address in brackets, or a host name (letters, digits, '-' and '.', labels of 1..63
+// characters, 253 at most). Throws std::invalid_argument saying what is wrong.
 BrokerAddress parse_broker_url(std::string_view url);
 
 struct MqttClientConfig {
@@ -65,7 +73,8 @@ struct MqttClientConfig {
 
 class MqttClient {
  public:
-  enum class State { disconnected, connecting, connected };
+  // resolving: the connect to a host name runs on the lookup thread.
+  enum class State { disconnected, resolving, connecting, connected };
 
   struct Counters {
     std::uint64_t published = 0;     // accepted by publish()
@@ -99,6 +108,8 @@ class MqttClient {
   const std::string& last_error() const noexcept { return last_error_; }
   // The socket while there is one, else -1 (tests use it to cut the connection).
   int socket_fd() const noexcept;
+  // How many host name lookups (connects by name) were started.
+  std::uint64_t lookups() const noexcept { return lookups_; }
 
   std::function<void()> on_connected;     // after `online` was published
   std::function<void()> on_disconnected;  // the connection is gone (a reconnect is due)
@@ -108,6 +119,16 @@ class MqttClient {
   struct MosquittoDeleter {
     void operator()(mosquitto* m) const noexcept;
   };
+  // Shared with the lookup thread, which may outlive the client: a client destroyed while
+  // a lookup runs leaves the library handle to the thread, which destroys it when done.
+  struct Lookup {
+    core::ThreadSafeFlag done;
+    std::mutex mutex;
+    bool running = false;    // the thread has the handle and must be left alone
+    bool abandoned = false;  // the client is gone: the thread destroys the handle
+    int rc = 0;
+    int error = 0;  // errno after the call: getaddrinfo's code for MOSQ_ERR_EAI
+  };
 
   static void connect_cb(mosquitto* m, void* self, int rc);
   static void disconnect_cb(mosquitto* m, void* self, int rc);
@@ -116,6 +137,7 @@ class MqttClient {
   void handle_connect(int rc);
   void handle_disconnect(int rc);
   void connect_now();
+  void lookup_done();
   void schedule_reconnect();
   // Keeps one poll on the library's current socket, for the events it wants now.
   void arm();
@@ -128,6 +150,10 @@ class MqttClient {
   MqttClientConfig config_;
   BrokerAddress address_;
   std::unique_ptr<mosquitto, MosquittoDeleter> mosq_;  // destroyed after the ops below
+  std::shared_ptr<Lookup> lookup_;                     // outlives lookup_waiter_
+  loop::FlagWaiter lookup_waiter_;
+  bool lookup_waiter_started_ = false;
+  std::uint64_t lookups_ = 0;
   loop::CallbackCompletion poll_;
   int polled_fd_ = -1;
   unsigned polled_events_ = 0;

@@ -19,10 +19,13 @@ constexpr std::string_view kMagic = "GQSPOOL1";
 constexpr std::size_t kFrameHeader = 8;  // u32 body length, u32 CRC-32 of the body
 constexpr std::uint8_t kEntryRecord = 1;
 constexpr std::uint8_t kTrimRecord = 2;
+constexpr std::uint8_t kSequenceRecord = 3;
 // type, id, sequence, qos, retain, topic length
 constexpr std::size_t kEntryFixed = 1 + 8 + 8 + 1 + 1 + 2;
 // type, through id, dropped so far, next id
 constexpr std::size_t kTrimBody = 1 + 8 + 8 + 8;
+// type, sequence, topic length
+constexpr std::size_t kSequenceFixed = 1 + 8 + 2;
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
@@ -69,6 +72,16 @@ std::string trim_frame(std::uint64_t through_id, std::uint64_t dropped, std::uin
   put_le(body, through_id, 8);
   put_le(body, dropped, 8);
   put_le(body, next_id, 8);
+  return frame(body);
+}
+
+std::string sequence_frame(std::string_view topic, std::uint64_t sequence) {
+  std::string body;
+  body.reserve(kSequenceFixed + topic.size());
+  put_le(body, kSequenceRecord, 1);
+  put_le(body, sequence, 8);
+  put_le(body, topic.size(), 2);
+  body += topic;
   return frame(body);
 }
 
@@ -160,6 +173,7 @@ void Spool::load() {
         e.topic = body.substr(kEntryFixed, topic_len);
         e.payload = body.substr(kEntryFixed + topic_len);
         next_id_ = std::max(next_id_, e.id + 1);
+        note_sequence(e.topic, e.sequence);
         live_.push_back({kFrameHeader + len, false});
         live_bytes_ += kFrameHeader + len;
         entries_.push_back(std::move(e));
@@ -172,6 +186,10 @@ void Spool::load() {
         }
         dropped_ = get_le(body, 9, 8);
         next_id_ = std::max(next_id_, get_le(body, 17, 8));
+      } else if (type == kSequenceRecord && body.size() >= kSequenceFixed) {
+        const std::size_t topic_len = get_le(body, 9, 2);
+        if (topic_len != body.size() - kSequenceFixed) break;
+        note_sequence(body.substr(kSequenceFixed), get_le(body, 1, 8));
       } else {
         break;
       }
@@ -199,14 +217,51 @@ void Spool::load() {
   }
   // A smaller cap than the last run's: the oldest go now, counted like any other drop.
   if (live_bytes_ > cap_bytes_) {
-    while (live_bytes_ > cap_bytes_) {
-      live_bytes_ -= live_.front().frame_bytes;
-      live_.pop_front();
-      entries_.pop_front();
-      ++dropped_;
-    }
+    while (live_bytes_ > cap_bytes_) drop_front();
     write_trim_mark();
   }
+}
+
+Spool::~Spool() {
+  try {
+    flush();
+  } catch (const std::exception&) {
+    // Nothing to tell any more; the next open() cuts what a short write left.
+  }
+}
+
+void Spool::set_batched(bool batched) {
+  if (!batched) flush();
+  batched_ = batched;
+}
+
+void Spool::flush() {
+  if (pending_.empty()) return;
+  // Taken out first: a failed write must not leave half of it to be written twice.
+  const std::string out = std::move(pending_);
+  pending_.clear();
+  write_all(fd_.get(), out, file_);
+}
+
+std::uint64_t Spool::last_sequence(std::string_view topic) const {
+  const auto it = last_sequence_.find(topic);
+  return it == last_sequence_.end() ? 0 : it->second;
+}
+
+void Spool::note_sequence(std::string_view topic, std::uint64_t sequence) {
+  const auto it = last_sequence_.find(topic);
+  if (it == last_sequence_.end()) {
+    last_sequence_.emplace(std::string(topic), sequence);
+  } else if (sequence > it->second) {
+    it->second = sequence;
+  }
+}
+
+void Spool::drop_front() {
+  live_bytes_ -= live_.front().frame_bytes;
+  live_.pop_front();
+  entries_.pop_front();
+  ++dropped_;
 }
 
 std::uint64_t Spool::append(std::string_view topic, std::string_view payload, std::uint8_t qos,
@@ -220,15 +275,14 @@ std::uint64_t Spool::append(std::string_view topic, std::string_view payload, st
   }
   bool any_dropped = false;
   while (live_bytes_ + f.size() > cap_bytes_) {
-    live_bytes_ -= live_.front().frame_bytes;
-    live_.pop_front();
-    entries_.pop_front();
-    ++dropped_;
+    if (drop_hook_) drop_hook_(entries_.front());
+    drop_front();
     any_dropped = true;
   }
   if (any_dropped) write_trim_mark();
   write_record(f);
   ++next_id_;
+  note_sequence(e.topic, e.sequence);
   live_.push_back({f.size(), false});
   live_bytes_ += f.size();
   entries_.push_back(std::move(e));
@@ -252,6 +306,7 @@ void Spool::acknowledge(std::uint64_t id) {
 }
 
 void Spool::sync() {
+  flush();
   if (::fdatasync(fd_.get()) != 0) throw_errno("spool: fdatasync " + file_.string());
 }
 
@@ -259,6 +314,8 @@ void Spool::compact() {
   const std::filesystem::path tmp = dir_ / "spool.dat.tmp";
   std::string out(kMagic);
   out += trim_frame(entries_.empty() ? next_id_ - 1 : entries_.front().id - 1, dropped_, next_id_);
+  // The topics' sequence numbers outlive their entries (see last_sequence()).
+  for (const auto& [topic, sequence] : last_sequence_) out += sequence_frame(topic, sequence);
   for (const SpoolEntry& e : entries_) out += entry_frame(e);
   {
     core::UniqueFd t(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
@@ -267,6 +324,8 @@ void Spool::compact() {
     if (::fdatasync(t.get()) != 0) throw_errno("spool: fdatasync " + tmp.string());
   }
   if (::rename(tmp.c_str(), file_.c_str()) != 0) throw_errno("spool: rename to " + file_.string());
+  // What waited for a write is in the new file already (it is rewritten from memory).
+  pending_.clear();
   fsync_dir(dir_);
   fd_.reset(::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!fd_) throw_errno("spool: open " + file_.string());
@@ -274,7 +333,11 @@ void Spool::compact() {
 }
 
 void Spool::write_record(const std::string& f) {
-  write_all(fd_.get(), f, file_);
+  if (batched_) {
+    pending_ += f;
+  } else {
+    write_all(fd_.get(), f, file_);
+  }
   file_bytes_ += f.size();
 }
 
@@ -284,8 +347,8 @@ void Spool::write_trim_mark() {
 }
 
 void Spool::compact_if_worthwhile() {
-  // Dead bytes (trimmed entries and trim marks) past the cap: rewriting costs at most the
-  // live bytes, and keeps the file under about twice the cap.
+  // Dead bytes (trimmed entries, trim marks, sequence records) past the cap: rewriting
+  // costs at most the live bytes, and keeps the file under about twice the cap.
   if (file_bytes_ - kMagic.size() - live_bytes_ > cap_bytes_) compact();
 }
 

@@ -4,8 +4,9 @@
 //
 // One file, <dir>/spool.dat: an 8-byte magic, then framed records
 //   u32 body length | u32 CRC-32 of the body | body            (little-endian)
-// whose body is an entry (id, per-topic sequence, qos, retain, topic, payload) or a trim
-// mark ("every entry up to id N is gone, D dropped by the cap so far"). The file is only
+// whose body is an entry (id, per-topic sequence, qos, retain, topic, payload), a trim
+// mark ("every entry up to id N is gone, D dropped by the cap so far") or a sequence
+// record ("topic T has used sequence numbers up to S"). The file is only
 // ever appended to, so a crash can tear only its tail: open() stops at the first record
 // that is short or fails its CRC, counts it, and truncates the file there.
 //
@@ -17,15 +18,27 @@
 // does by itself once the dead bytes outweigh the cap, so the file stays under about
 // twice the cap.
 //
-// Writes: each append() is one write(2) (the page cache: a crash of the daemon loses
-// nothing); sync() fdatasyncs, which is what a power loss needs. Both block on the calling
-// thread for now; writing through the io_uring loop is the next step (docs/MQTT.md).
+// Sequence memory: the highest sequence number of every topic ever appended is kept
+// (last_sequence()), even after its entries are trimmed: load() takes the highest of every
+// entry and sequence record it reads, and compact() writes one sequence record per topic
+// before the live entries. So a publisher's per-topic numbers continue across restarts
+// even when everything was acknowledged and compacted away. (Files written before sequence
+// records existed read the same: their entries are counted.)
+//
+// Writes: by default each append() is one write(2) (the page cache: a crash of the daemon
+// loses nothing); with set_batched(true) records collect in memory until flush(), so that
+// a caller writes one loop turn's appends with one write(2); compact(), sync() and the
+// destructor flush first. sync() fdatasyncs, which is what a power loss needs. All of
+// them block the calling thread (small writes to the page cache; compaction and sync wait
+// for the disk).
 // Throws std::system_error on I/O errors, std::invalid_argument on a bad cap or entry.
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -49,6 +62,18 @@ class Spool {
   Spool(std::filesystem::path dir, std::size_t cap_bytes);
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
+  // Writes what is still batched (errors ignored: nothing can be reported any more).
+  ~Spool();
+
+  // Called with each entry the cap drops, before it goes (not for drops at open()).
+  using DropHook = std::function<void(const SpoolEntry&)>;
+  void set_drop_hook(DropHook hook) { drop_hook_ = std::move(hook); }
+  // true: records wait in memory for flush() (see Writes above).
+  void set_batched(bool batched);
+  // Writes the batched records with one write(2). No-op when nothing waits.
+  void flush();
+  // Bytes waiting for flush().
+  std::size_t batched_bytes() const noexcept { return pending_.size(); }
 
   // Appends an entry and returns its id. Drops the oldest entries first when the new one
   // would take the live bytes over the cap; an entry larger than the cap by itself is
@@ -73,6 +98,12 @@ class Spool {
   std::uint64_t file_bytes() const noexcept { return file_bytes_; }
   // Entries dropped by the cap, since the spool was first created.
   std::uint64_t dropped() const noexcept { return dropped_; }
+  // The highest sequence number appended for topic in this spool's life (0: none).
+  std::uint64_t last_sequence(std::string_view topic) const;
+  // Every topic's highest sequence number.
+  const std::map<std::string, std::uint64_t, std::less<>>& last_sequences() const noexcept {
+    return last_sequence_;
+  }
   // What open() cut off: records that were torn (0 or 1: reading stops at the first), and
   // their bytes.
   std::uint64_t torn_records() const noexcept { return torn_records_; }
@@ -89,6 +120,8 @@ class Spool {
   void write_record(const std::string& frame);
   void write_trim_mark();
   void compact_if_worthwhile();
+  void drop_front();
+  void note_sequence(std::string_view topic, std::uint64_t sequence);
 
   std::filesystem::path dir_;
   std::filesystem::path file_;
@@ -102,6 +135,10 @@ class Spool {
   std::uint64_t dropped_ = 0;
   std::uint64_t torn_records_ = 0;
   std::uint64_t torn_bytes_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> last_sequence_;
+  DropHook drop_hook_;
+  bool batched_ = false;
+  std::string pending_;  // batched records not yet written
 };
 
 // CRC-32 (IEEE 802.3, the one zlib and gzip use) of data, continuing from crc.

@@ -37,6 +37,8 @@ std::string_view to_string(MarkerType t) noexcept {
     case MarkerType::down: return "DOWN";
     case MarkerType::up: return "UP";
     case MarkerType::reopen: return "REOPEN";
+    case MarkerType::restore: return "RESTORE";
+    case MarkerType::set: return "SET";
   }
   return "MARKER";
 }

@@ -93,7 +93,7 @@ struct TimeEntry {
 
 // down/up: a device's chip, line or bus went away (or was missing at start) / came back.
 // reopen: a log file was opened anew (rotated from outside, or found moved or deleted).
-enum class MarkerType : std::uint8_t { start, stop, reload, down, up, reopen };
+enum class MarkerType : std::uint8_t { start, stop, reload, down, up, reopen, restore, set };
 
 struct MarkerEntry {
   MarkerType type = MarkerType::start;
@@ -106,7 +106,7 @@ struct MarkerEntry {
 std::string_view to_string(EdgeDirection e) noexcept;
 std::string_view to_string(GapReason r) noexcept;
 std::string_view to_string(GapUnit u) noexcept;
-std::string_view to_string(MarkerType t) noexcept;  // "START", "STOP", "RELOAD", "REOPEN"
+std::string_view to_string(MarkerType t) noexcept;  // "START", "STOP", "RELOAD", "REOPEN", "RESTORE", "SET"
 
 // Reads CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_MONOTONIC and pairs the realtime reading
 // with the midpoint of the two monotonic ones.

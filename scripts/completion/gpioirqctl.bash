@@ -29,7 +29,7 @@ _gpioirqctl()
 
     local global_opts="-s --socket -j --json -t --timeout -h --help"
     local commands="status devices encoders buttons counters imu latency monitor top reset
-        reload reopen metrics names decode"
+        set reload reopen metrics names decode"
 
     # Find the subcommand and what was given so far. Global options may come before or
     # after it (CLI11 fallthrough); options with a value skip that value.
@@ -89,6 +89,11 @@ _gpioirqctl()
             ;;
         encoders | buttons | counters | imu)
             names=$(_gpioirqctl_names "$command")
+            ;;
+        set)
+            # set NAME VALUE: one name (every device; the daemon says which can be set),
+            # then a number, which is the user's to type.
+            ((${#args[@]} == 0)) && names=$(_gpioirqctl_names "")
             ;;
         names)
             ((${#args[@]} == 0)) &&

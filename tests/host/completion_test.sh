@@ -202,6 +202,9 @@ expect "gpioirqctl -s $sock buttons " door start
 expect "gpioirqctl -s $sock counters " entropy flow
 expect "gpioirqctl -s $sock imu " imu0
 expect "gpioirqctl -s $sock reload "
+expect "gpioirqctl -s $sock set f" flow
+expect "gpioirqctl -s $sock set " "${all_names[@]}"
+expect "gpioirqctl -s $sock set flow " # the value: the user's to type
 expect "gpioirqctl reset " # the default socket: no daemon there
 export GPIOIRQ_SOCKET=$sock
 expect "gpioirqctl reset " "${all_names[@]}"

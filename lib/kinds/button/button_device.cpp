@@ -181,6 +181,45 @@ std::string ButtonDevice::summary(std::uint64_t now) const {
   return cut_utf8(std::move(s));
 }
 
+nlohmann::json ButtonDevice::published_state(std::uint64_t /*now*/) const {
+  const bool is_switch = settings_.kind == config::ButtonKind::switch_;
+  nlohmann::json j = {{is_switch ? "on" : "pressed", button_.level()}};
+  if (last_event_) j["last_event"] = button_event_name(last_event_->kind);
+  return j;
+}
+
+std::vector<sinks::HaEntity> ButtonDevice::ha_entities() const {
+  const bool is_switch = settings_.kind == config::ButtonKind::switch_;
+  sinks::HaEntity level;
+  level.component = "binary_sensor";
+  level.object_id = is_switch ? "on" : "pressed";
+  level.name = level.object_id;
+  level.state_member = level.object_id;
+  // The member's JSON text (discovery's value_template renders it with to_json).
+  level.payload_on = "true";
+  level.payload_off = "false";
+  std::vector<sinks::HaEntity> entities = {level};
+  if (is_switch) return entities;
+  // Gestures fire on the events topic, matched on its `event` member. HA wants type and
+  // subtype unique per HA device, and all of a daemon's buttons share one: the subtype is
+  // the button's name.
+  const auto trigger = [&](devices::ButtonEventKind k, const char* ha_type) {
+    sinks::HaEntity t;
+    t.component = "device_automation";
+    t.object_id = button_event_name(k);
+    t.name = t.object_id;
+    t.trigger_event = t.object_id;
+    t.trigger_type = ha_type;
+    t.trigger_subtype = name();
+    entities.push_back(std::move(t));
+  };
+  trigger(devices::ButtonEventKind::click, "button_short_press");
+  if (settings_.double_click_ms > 0)
+    trigger(devices::ButtonEventKind::double_click, "button_double_press");
+  trigger(devices::ButtonEventKind::long_press, "button_long_press");
+  return entities;
+}
+
 void ButtonDevice::reset() {
   events_.fill(0);
   state.latency.reset();

@@ -44,6 +44,10 @@ class ButtonDevice final : public Device {
   void finish(Finish why) override;
   nlohmann::json status(std::uint64_t now) const override;
   std::string summary(std::uint64_t now) const override;
+  // Publishing (MQTT): {pressed} (a switch: {on}) and the last event's name; a binary
+  // sensor, and a button's gestures as Home Assistant device triggers.
+  nlohmann::json published_state(std::uint64_t now) const override;
+  std::vector<sinks::HaEntity> ha_entities() const override;
   void reset() override;
 
   const devices::Button& button() const noexcept { return button_; }

@@ -1,5 +1,6 @@
 #include "kinds/counter/counter_config.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -16,9 +17,9 @@ namespace {
 
 // The keys double as the "did you mean" candidates, so keep them complete and in the order
 // of docs/CONFIGURATION.md.
-constexpr std::string_view counter_keys[] = {"name",       "chip",  "line",       "bias",
-                                             "active_low", "clock", "edge",       "window_ms",
-                                             "scale",      "unit",  "sim_rate_hz"};
+constexpr std::string_view counter_keys[] = {
+    "name",      "chip",  "line", "bias",         "active_low",   "clock",      "edge",
+    "window_ms", "scale", "unit", "min_pulse_us", "device_class", "sim_rate_hz"};
 constexpr std::string_view edge_names[] = {"rising", "falling", "both"};
 constexpr EdgeKind edge_values[] = {EdgeKind::rising, EdgeKind::falling, EdgeKind::both};
 
@@ -43,6 +44,25 @@ std::shared_ptr<const config::DeviceSettings> parse_counter_config(config::Devic
     c.scale = *scale;
   }
   assign(c.unit, r.string("unit", true));
+  assign(c.min_pulse_us, r.integer("min_pulse_us", 0, 1'000'000));
+  // A pulse is the edge's level until the opposite edge: with "both" there is no
+  // opposite level to time.
+  if (c.min_pulse_us > 0 && c.edge == EdgeKind::both)
+    r.fail("min_pulse_us",
+           "expected edge = \"rising\" or \"falling\" with a debounce (a pulse is timed from "
+           "its edge to the opposite one), found edge = \"both\"");
+  if (auto device_class = r.string("device_class")) {
+    // Home Assistant's sensor device classes are lowercase words joined by '_'.
+    const bool valid = device_class->size() <= 32 &&
+                       std::all_of(device_class->begin(), device_class->end(),
+                                   [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '_'; });
+    if (!valid)
+      r.fail("device_class",
+             "expected a Home Assistant device class: at most 32 of a-z and _ (\"water\", "
+             "\"gas\", \"energy\"), found \"" +
+                 *device_class + "\"");
+    c.device_class = *device_class;
+  }
   r.sim_rate(chip, c.sim_rate_hz, 10'000'000);
   return std::make_shared<const config::SettingsOf<config::CounterConfig>>(std::move(c));
 }

@@ -1,5 +1,8 @@
 #include "kinds/counter/counter_device.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
 #include <utility>
 
 #include <fmt/format.h>
@@ -16,11 +19,27 @@ std::string hz_text(double hz) {
 
 }  // namespace
 
-bool CounterRt::on_edge(std::uint16_t, bool level, const gpio::RawEdge&,
+bool CounterRt::on_edge(std::uint16_t, bool level, const gpio::RawEdge& edge,
                         std::int64_t& value) noexcept {
-  const bool pulse = devices::PulseCounter::is_pulse(counted, level);
-  const std::uint64_t n = rt_pulses.load(std::memory_order_relaxed) + (pulse ? 1 : 0);
-  if (pulse) rt_pulses.store(n, std::memory_order_relaxed);
+  std::uint64_t n = rt_pulses.load(std::memory_order_relaxed);
+  if (min_pulse_ns == 0) {
+    if (devices::PulseCounter::is_pulse(counted, level))
+      rt_pulses.store(++n, std::memory_order_relaxed);
+  } else if (level == (counted == config::EdgeKind::rising)) {
+    // The active level begins (again: an edge in between was lost, so the later start is
+    // the one known).
+    in_pulse = true;
+    pulse_start_ns = edge.timestamp_ns;
+  } else if (in_pulse) {
+    in_pulse = false;
+    // A clock stepped back (realtime) says nothing about the width: counted.
+    const bool long_enough =
+        edge.timestamp_ns < pulse_start_ns || edge.timestamp_ns - pulse_start_ns >= min_pulse_ns;
+    if (long_enough)
+      rt_pulses.store(++n, std::memory_order_relaxed);
+    else
+      rt_bounces.store(rt_bounces.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   value = static_cast<std::int64_t>(n);
   return true;
 }
@@ -29,14 +48,15 @@ CounterDevice::CounterDevice(const Kind& device_kind, config::DeviceConfig cfg,
                              DeviceContext& context)
     : Device(device_kind, std::move(cfg), context),
       settings_(config::settings_cast<config::CounterConfig>(config())),
-      rt_(settings_.edge),
+      rt_(settings_.edge, std::uint64_t{settings_.min_pulse_us} * 1000),
       counter_(settings_) {}
 
 std::optional<LineRequest> CounterDevice::line_request() {
   LineRequest req;
   req.lines = {{&settings_.line, "line"}};
   req.settings = settings_.settings;
-  req.edge = settings_.edge;
+  // The debounce times each pulse from its start to its end: both edges.
+  req.edge = settings_.min_pulse_us > 0 ? config::EdgeKind::both : settings_.edge;
   req.hook = &rt_;
   return req;
 }
@@ -45,17 +65,35 @@ void CounterDevice::simulate(gpio::SimSource& sim, std::span<const std::uint32_t
   sim.add_pulses(offsets[0], settings_.sim_rate_hz);
 }
 
+std::uint64_t CounterDevice::count_at(std::int64_t rt_value) const noexcept {
+  // A record read before a reset or set may carry an RT count below its base: 0 then.
+  const std::int64_t since = rt_value - static_cast<std::int64_t>(reset_base_);
+  return since < 0 ? pulse_offset_ : pulse_offset_ + static_cast<std::uint64_t>(since);
+}
+
 void CounterDevice::on_edge(const gpio::EdgeRecord& r, std::size_t /*line_index*/) {
   // r.value: the RT thread's pulse count including this edge. Live only: the count's rows
   // are written per flush interval (on_flush).
-  if (counter_.on_edge(r.level != 0, r.timestamp_ns) && out().live(name())) {
+  bool counted = false;
+  if (rt_.min_pulse_ns == 0) {
+    counted = counter_.on_edge(r.level != 0, r.timestamp_ns);
+  } else {
+    // Debounced: a pulse is known at its end, when the RT count moved; the frequency
+    // estimate takes it at that edge's time.
+    const auto rt_pulses = static_cast<std::uint64_t>(r.value);
+    if (rt_pulses != last_rt_pulses_) {
+      last_rt_pulses_ = rt_pulses;
+      counted = counter_.on_edge(settings_.edge == config::EdgeKind::rising, r.timestamp_ns);
+    }
+  }
+  if (counted && out().live(name())) {
     sinks::DeviceEvent ev;
     ev.ts_ns = r.timestamp_ns;
     ev.device = name();
     ev.kind = kind().name();
     ev.event = "count";
     ev.row = sinks::DeviceEvent::Row::none;
-    const std::uint64_t pulses = static_cast<std::uint64_t>(r.value) - reset_base_;
+    const std::uint64_t pulses = count_at(r.value);
     ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(pulses));
     ev.unit = settings_.unit;
     out().emit(ev, [&](nlohmann::json& f) { f["value"] = pulses; });
@@ -77,7 +115,7 @@ void CounterDevice::on_flush(std::uint64_t now_mono) {
   ev.live = false;
   ev.event = "count";
   ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(pulses));
-  ev.value2 = sinks::EventValue::real(static_cast<double>(pulses) * settings_.scale);
+  ev.value2 = sinks::EventValue::real(value());
   out().emit(ev, nullptr);
   ev.event = "frequency";
   ev.value = sinks::EventValue::real(counter_.frequency(now_mono));
@@ -86,13 +124,15 @@ void CounterDevice::on_flush(std::uint64_t now_mono) {
 }
 
 nlohmann::json CounterDevice::status(std::uint64_t now) const {
-  return {{"name", name()},
-          {"count", count()},
-          {"frequency_hz", counter_.frequency(now)},
-          {"value", value()},
-          {"rate", counter_.rate(now)},
-          {"unit", settings_.unit},
-          {"lost", state.gaps_kernel + state.gaps_ring}};
+  nlohmann::json s = {{"name", name()},
+                      {"count", count()},
+                      {"frequency_hz", counter_.frequency(now)},
+                      {"value", value()},
+                      {"rate", counter_.rate(now)},
+                      {"unit", settings_.unit},
+                      {"lost", state.gaps_kernel + state.gaps_ring}};
+  if (settings_.min_pulse_us > 0) s["bounces"] = bounces();  // only with a debounce
+  return s;
 }
 
 void CounterDevice::metrics(MetricsOut& samples, std::uint64_t now) const {
@@ -113,10 +153,85 @@ std::string CounterDevice::summary(std::uint64_t now) const {
   return cut_utf8(number + (unit.empty() ? "" : " " + unit) + hz);
 }
 
+nlohmann::json CounterDevice::published_state(std::uint64_t now) const {
+  return {{"value", value()},
+          {"count", count()},
+          {"frequency_hz", counter_.frequency(now)},
+          {"unit", settings_.unit}};
+}
+
+std::vector<sinks::HaEntity> CounterDevice::ha_entities() const {
+  // The total only grows (a reset or a set reading starts a new cycle, which HA's
+  // total_increasing takes as a meter change); the unit passes through ("L", "m³", "kWh").
+  sinks::HaEntity total;
+  total.component = "sensor";
+  total.object_id = "total";
+  total.name = "total";
+  total.state_member = "value";
+  total.unit = settings_.unit;
+  total.device_class = settings_.device_class;
+  total.state_class = "total_increasing";
+  sinks::HaEntity frequency;
+  frequency.component = "sensor";
+  frequency.object_id = "frequency";
+  frequency.name = "frequency";
+  frequency.state_member = "frequency_hz";
+  frequency.unit = "Hz";
+  frequency.device_class = "frequency";
+  frequency.state_class = "measurement";
+  return {total, frequency};
+}
+
 void CounterDevice::reset() {
   reset_base_ = rt_.rt_pulses.load(std::memory_order_relaxed);
+  pulse_offset_ = 0;
+  value_offset_ = 0;
   counter_.reset();
   state.latency.reset();
+}
+
+nlohmann::json CounterDevice::save_state() const {
+  // value and unit for the reader of the file; a restore uses pulses and value_offset.
+  return {{"pulses", count()},
+          {"value_offset", value_offset_},
+          {"value", value()},
+          {"unit", settings_.unit}};
+}
+
+std::string CounterDevice::restore_state(const nlohmann::json& saved) {
+  const auto pulses = saved.find("pulses");
+  if (!saved.is_object() || pulses == saved.end() || !pulses->is_number_unsigned())
+    throw std::invalid_argument("no pulse count (\"pulses\": a non-negative integer)");
+  double offset = 0;
+  if (const auto o = saved.find("value_offset"); o != saved.end()) {
+    if (!o->is_number() || !std::isfinite(o->get<double>()))
+      throw std::invalid_argument("\"value_offset\" is not a finite number");
+    offset = o->get<double>();
+  }
+  reset_base_ = rt_.rt_pulses.load(std::memory_order_relaxed);
+  pulse_offset_ = pulses->get<std::uint64_t>();
+  value_offset_ = offset;
+  return fmt::format("total {:.10g}{}{} ({} pulses)", value(), settings_.unit.empty() ? "" : " ",
+                     settings_.unit, pulse_offset_);
+}
+
+void CounterDevice::set_value(double v) {
+  if (!std::isfinite(v) || v < 0)
+    throw std::invalid_argument(
+        fmt::format("a counter's value must be a finite number >= 0, found {}", v));
+  if (settings_.scale < 0)
+    throw std::invalid_argument("counter '" + name() +
+                                "' has a negative scale: its value cannot be set");
+  // v = pulses * scale + the rest (less than one pulse), so that value() reads v exactly
+  // and every later pulse adds its scale.
+  const double whole = std::floor(v / settings_.scale);
+  constexpr double kMaxPulses = 9.0e15;  // exact in a double, far within a uint64
+  if (whole > kMaxPulses)
+    throw std::invalid_argument(
+        fmt::format("{} is more than {} pulses of {}", v, kMaxPulses, settings_.scale));
+  reset_base_ = rt_.rt_pulses.load(std::memory_order_relaxed);
+  pulse_offset_ = static_cast<std::uint64_t>(whole);
+  value_offset_ = std::max(0.0, v - whole * settings_.scale);
 }
 
 std::unique_ptr<Device> make_counter_device(const Kind& kind, const config::DeviceConfig& cfg,

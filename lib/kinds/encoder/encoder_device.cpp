@@ -1,5 +1,7 @@
 #include "kinds/encoder/encoder_device.hpp"
 
+#include <cstdint>
+#include <stdexcept>
 #include <utility>
 
 #include <fmt/format.h>
@@ -145,9 +147,53 @@ std::string EncoderDevice::summary(std::uint64_t now) const {
   return s.size() <= 32 ? s : position;  // a huge velocity: the position alone
 }
 
+nlohmann::json EncoderDevice::published_state(std::uint64_t now) const {
+  return {{"position", rt_.encoder.position()},
+          {"velocity", rt_.encoder.velocity(now)},
+          {"lost", state.gaps_kernel + state.gaps_ring}};
+}
+
+std::vector<sinks::HaEntity> EncoderDevice::ha_entities() const {
+  sinks::HaEntity position;
+  position.component = "sensor";
+  position.object_id = "position";
+  position.name = "position";
+  position.state_member = "position";
+  position.state_class = "measurement";
+  return {position};
+}
+
 void EncoderDevice::reset() {
   rt_.encoder.reset();
   state.latency.reset();
+}
+
+nlohmann::json EncoderDevice::save_state() const {
+  // counts: what is restored; position and div say what it meant.
+  const devices::Encoder& e = rt_.encoder;
+  return {{"counts", e.counts()}, {"position", e.position()}, {"div", e.div()}};
+}
+
+std::string EncoderDevice::restore_state(const nlohmann::json& saved) {
+  const auto counts = saved.is_object() ? saved.find("counts") : saved.end();
+  if (!saved.is_object() || counts == saved.end() || !counts->is_number_integer())
+    throw std::invalid_argument("no count (\"counts\": an integer)");
+  std::int64_t c = counts->get<std::int64_t>();
+  devices::Encoder& e = rt_.encoder;
+  // div changed since the save: the position is what the user saw, so it is kept.
+  if (const auto div = saved.find("div"), position = saved.find("position");
+      div != saved.end() && position != saved.end() && div->is_number_integer() &&
+      position->is_number_integer() && div->get<std::int64_t>() != e.div()) {
+    const std::int64_t p = position->get<std::int64_t>();
+    if (p > INT64_MAX / e.div() || p < INT64_MIN / e.div())
+      throw std::invalid_argument("the saved position does not fit with div " +
+                                  std::to_string(e.div()));
+    c = p * e.div();
+  }
+  const std::int64_t set = e.restore_counts(c);
+  std::string words = fmt::format("position {}", e.position());
+  if (set != c) words += fmt::format(" (saved {} counts, brought inside min/max)", c);
+  return words;
 }
 
 std::unique_ptr<Device> make_encoder_device(const Kind& kind, const config::DeviceConfig& cfg,

@@ -69,7 +69,14 @@ class EncoderDevice final : public Device {
   nlohmann::json status(std::uint64_t now) const override;
   void metrics(MetricsOut& samples, std::uint64_t now) const override;
   std::string summary(std::uint64_t now) const override;
+  // Publishing (MQTT): {position, velocity (per s), lost}; a position sensor.
+  nlohmann::json published_state(std::uint64_t now) const override;
+  std::vector<sinks::HaEntity> ha_entities() const override;
   void reset() override;
+
+  // Persistence (#13): the position survives a restart.
+  nlohmann::json save_state() const override;
+  std::string restore_state(const nlohmann::json& saved) override;
 
   // The decoder and its RT state (the RT thread writes it while it runs).
   const EncoderRt& rt() const noexcept { return rt_; }

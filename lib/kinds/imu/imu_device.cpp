@@ -415,6 +415,22 @@ std::string ImuDevice::summary(std::uint64_t) const {
   return fmt::format("{} Hz  frames {}", imu_.rate_hz, rt_.frames.load());
 }
 
+nlohmann::json ImuDevice::published_state(std::uint64_t /*now*/) const {
+  return {{"rate_hz", imu_.rate_hz}, {"frames", rt_.frames.load()}, {"lost", lost()}};
+}
+
+std::vector<sinks::HaEntity> ImuDevice::ha_entities() const {
+  sinks::HaEntity rate;
+  rate.component = "sensor";
+  rate.object_id = "rate";
+  rate.name = "rate";
+  rate.state_member = "rate_hz";
+  rate.unit = "Hz";
+  rate.device_class = "frequency";
+  rate.state_class = "measurement";
+  return {rate};
+}
+
 std::unique_ptr<Device> make_imu_device(const Kind& kind, const config::DeviceConfig& cfg,
                                         DeviceContext& ctx) {
   return std::make_unique<ImuDevice>(kind, cfg, ctx);

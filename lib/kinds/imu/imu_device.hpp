@@ -111,6 +111,10 @@ class ImuDevice final : public Device {
   nlohmann::json status(std::uint64_t now) const override;
   void metrics(MetricsOut& out, std::uint64_t now) const override;
   std::string summary(std::uint64_t now) const override;
+  // Publishing (MQTT): {rate_hz, frames, lost}; a rate sensor. The frames themselves go to
+  // its file, never to the broker.
+  nlohmann::json published_state(std::uint64_t now) const override;
+  std::vector<sinks::HaEntity> ha_entities() const override;
   // Frames lost, before the file or by it (a dropped data-ready edge is one of those).
   std::uint64_t lost() const override { return frames_lost_overrun_ + frames_lost_file_; }
   std::vector<LogFile*> logs() override { return {&log_file_}; }

@@ -145,6 +145,26 @@ std::string PollDevice::summary(std::uint64_t) const {
   return cut_utf8(std::move(text));  // a unit may be UTF-8 ("°C")
 }
 
+nlohmann::json PollDevice::published_state(std::uint64_t /*now*/) const {
+  // null: Home Assistant's MQTT sensor shows "unknown" (its template renders "None"), not
+  // a stale or made-up number.
+  const devices::PollReading& last = source_.last();
+  const bool good = source_.reads() > 0 && last.ok();
+  return {{"value", good ? nlohmann::json(last.value) : nlohmann::json(nullptr)},
+          {"unit", poll_.unit}};
+}
+
+std::vector<sinks::HaEntity> PollDevice::ha_entities() const {
+  sinks::HaEntity value;
+  value.component = "sensor";
+  value.object_id = "value";
+  value.name = "value";
+  value.state_member = "value";
+  value.unit = poll_.unit;
+  value.state_class = "measurement";
+  return {value};
+}
+
 std::unique_ptr<Device> make_poll_device(const Kind& kind, const config::DeviceConfig& cfg,
                                          DeviceContext& ctx) {
   return std::make_unique<PollDevice>(kind, cfg, ctx);

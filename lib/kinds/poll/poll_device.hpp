@@ -52,6 +52,10 @@ class PollDevice final : public Device {
   // "47.3 °C": the last value (6 significant digits) and unit; or what the last read
   // failed with ("No such file or directory").
   std::string summary(std::uint64_t now) const override;
+  // Publishing (MQTT): {value, unit}, value null until a read succeeds or when the last
+  // failed; a sensor in its unit.
+  nlohmann::json published_state(std::uint64_t now) const override;
+  std::vector<sinks::HaEntity> ha_entities() const override;
 
  private:
   void on_tick();

@@ -274,6 +274,33 @@ std::string PwmInDevice::summary(std::uint64_t now) const {
   return s;
 }
 
+nlohmann::json PwmInDevice::published_state(std::uint64_t /*now*/) const {
+  const std::optional<PwmCycle>& c = decoder_.last_cycle();
+  return {{"duty", c ? nlohmann::json(c->duty) : nlohmann::json(nullptr)},
+          {"frequency_hz", c ? nlohmann::json(c->frequency_hz) : nlohmann::json(nullptr)},
+          {"value", c ? optional_json(c->value) : nlohmann::json(nullptr)},
+          {"unit", settings_.unit},
+          {"signal", to_string(decoder_.state())}};
+}
+
+std::vector<sinks::HaEntity> PwmInDevice::ha_entities() const {
+  const auto sensor = [](const char* id, const char* member, std::string unit,
+                         const char* device_class) {
+    sinks::HaEntity e;
+    e.component = "sensor";
+    e.object_id = id;
+    e.name = id;
+    e.state_member = member;
+    e.unit = std::move(unit);
+    e.device_class = device_class;
+    e.state_class = "measurement";
+    return e;
+  };
+  // duty is a fraction (0..1), not a percentage: no unit.
+  return {sensor("value", "value", settings_.unit, ""), sensor("duty", "duty", "", ""),
+          sensor("frequency", "frequency_hz", "Hz", "frequency")};
+}
+
 void PwmInDevice::reset() {
   decoder_.reset();
   state.latency.reset();

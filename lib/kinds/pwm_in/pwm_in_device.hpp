@@ -48,6 +48,10 @@ class PwmInDevice final : public Device {
   nlohmann::json status(std::uint64_t now) const override;
   void metrics(MetricsOut& out, std::uint64_t now) const override;
   std::string summary(std::uint64_t now) const override;
+  // Publishing (MQTT): the last cycle's {duty, frequency_hz, value} (null before the first
+  // cycle), its unit and the signal's state; sensors for value, duty and frequency.
+  nlohmann::json published_state(std::uint64_t now) const override;
+  std::vector<sinks::HaEntity> ha_entities() const override;
   void reset() override;
 
   const PwmDecoder& decoder() const noexcept { return decoder_; }

@@ -321,6 +321,49 @@ path = "./data/value"
   CHECK(c.polls[0].path == "/srv/gpio/conf/data/value");
 }
 
+TEST_CASE("state_dir: kept only when given, relative to the file; counter debounce and class",
+          "[config][values]") {
+  const Parsed none = parse("[daemon]\n", "/srv/gpio/conf/gpioirqd.toml");
+  CHECK_FALSE(none.daemon.keep_state);
+  CHECK(none.daemon.state_save_interval_ms == 10000);
+  const Parsed c = parse(R"(
+[daemon]
+state_dir = "state"
+state_save_interval_ms = 250
+[[chip]]
+name = "gpio0"
+path = "/dev/gpiochip0"
+[[counter]]
+name = "water"
+chip = "gpio0"
+line = 3
+edge = "falling"
+min_pulse_us = 1500
+device_class = "water"
+)",
+                         "/srv/gpio/conf/gpioirqd.toml");
+  CHECK(c.daemon.keep_state);
+  CHECK(c.daemon.state_dir == "/srv/gpio/conf/state");
+  CHECK(c.daemon.state_save_interval_ms == 250);
+  REQUIRE(c.counters.size() == 1);
+  CHECK(c.counters[0].min_pulse_us == 1500);
+  CHECK(c.counters[0].device_class == "water");
+TEST_CASE("[metrics]: the textfile resolved like other paths, its interval; absent: none",
+          "[config][metrics]") {
+  const Parsed c = parse(R"(
+[metrics]
+textfile = "../textfile/gpioirq.prom"
+textfile_interval_ms = 5000
+)",
+                         "/srv/gpio/conf/gpioirqd.toml");
+  CHECK(c.metrics.textfile == "/srv/gpio/textfile/gpioirq.prom");
+  CHECK(c.metrics.textfile_interval_ms == 5000);
+  const Parsed none = parse("", "/x.toml");
+  CHECK(none.metrics.textfile.empty());
+  CHECK(none.metrics.textfile_interval_ms == 15000);
+  CHECK(none.metrics == gpioirq::config::MetricsConfig{});
+}
+
 TEST_CASE("load() resolves against the file's directory, not the caller's", "[config][paths]") {
   char dir_template[] = "/tmp/gpioirq-config-test-XXXXXX";
   REQUIRE(::mkdtemp(dir_template) != nullptr);

@@ -10,14 +10,13 @@ using namespace gpioirq::control;
 using Catch::Matchers::StartsWith;
 using namespace std::string_literals;
 
-TEST_CASE("the command table: twelve commands, three of them privileged", "[control][protocol]") {
-  CHECK(
-      command_list() ==
-      "status, encoders, buttons, counters, imu, devices, latency, monitor, reset, reload, reopen, "
-      "metrics");
+TEST_CASE("the command table: thirteen commands, four of them privileged", "[control][protocol]") {
+  CHECK(command_list() ==
+        "status, encoders, buttons, counters, imu, devices, latency, monitor, reset, set, reload, "
+        "reopen, metrics");
   for (const auto& spec : commands())
-    CHECK(spec.privileged ==
-          (spec.name == "reset" || spec.name == "reload" || spec.name == "reopen"));
+    CHECK(spec.privileged == (spec.name == "reset" || spec.name == "set" || spec.name == "reload" ||
+                              spec.name == "reopen"));
   CHECK(find_command("status") != nullptr);
   CHECK(find_command("Status") == nullptr);
 }
@@ -37,6 +36,13 @@ TEST_CASE("request validation", "[control][protocol]") {
         "unknown argument \"x\" for 'metrics' (it takes no arguments)");
   CHECK(parse_and_validate(R"({"v":1,"cmd":"imu","names":[null]})", request).error ==
         "argument 'names' of 'imu' must be an array of strings, not [null]");
+  // set: a name and a number.
+  CHECK(parse_and_validate(R"({"v":1,"cmd":"set","name":"water","value":12345.6})", request)
+            .error.empty());
+  CHECK(parse_and_validate(R"({"v":1,"cmd":"set","name":"water","value":"12"})", request).error ==
+        "argument 'value' of 'set' must be a number, not \"12\"");
+  CHECK(parse_and_validate(R"({"v":1,"cmd":"set","names":["water"]})", request).error ==
+        "unknown argument \"names\" for 'set' (accepted: name, value)");
 }
 
 TEST_CASE("reply and request lines", "[control][protocol]") {

@@ -66,7 +66,7 @@ TEST_CASE("every command reaches the handler and is answered with v 1", "[contro
   const auto calls = fx.call([&] { return fx.handler().calls; });
   // metrics goes to metrics_text(), everything else to handle().
   CHECK(calls == std::vector<std::string>{"status", "encoders", "buttons", "counters", "imu",
-                                          "devices", "latency", "monitor", "reset", "reload",
+                                          "devices", "latency", "monitor", "reset", "set", "reload",
                                           "reopen"});
   const auto peer = fx.call([&] { return fx.handler().last_peer; });
   CHECK(peer.pid == ::getpid());
@@ -114,7 +114,7 @@ TEST_CASE("unknown commands and malformed requests are refused", "[control][serv
   CHECK(error_of(client.ask(R"({"v":1,"cmd":"shutdown"})"
                             "\n")) ==
         "unknown command \"shutdown\" (known: status, encoders, buttons, counters, imu, devices, "
-        "latency, monitor, reset, reload, reopen, metrics)");
+        "latency, monitor, reset, set, reload, reopen, metrics)");
   CHECK(error_of(client.ask(R"({"v":1})"
                             "\n")) == "missing \"cmd\"");
   CHECK(error_of(client.ask(R"({"v":1,"cmd":5})"
@@ -509,6 +509,9 @@ TEST_CASE("state-changing commands need privilege", "[control][server]") {
   CHECK(error_of(client.ask(R"({"v":1,"cmd":"reload","id":3})"
                             "\n")) ==
         "permission denied: 'reload' needs uid 0 or group '" + group + "'");
+  CHECK(error_of(client.ask(R"({"v":1,"cmd":"set","name":"water","value":5})"
+                            "\n")) ==
+        "permission denied: 'set' needs uid 0 or group '" + group + "'");
   CHECK(client.ask(request_line("status")).at("ok") == true);
   CHECK(client.ask(request_line("metrics")).at("ok") == true);
   CHECK(fx.call([&] { return fx.handler().calls; }) == std::vector<std::string>{"status"});

@@ -324,6 +324,72 @@ TEST_CASE("a switch reports close and open, and reset clears its counts and late
   CHECK(rig.device->summary(4000 + 61'000 * kMs) == "open  last open 61s");
 }
 
+TEST_CASE("a button publishes pressed and its last event; HA sees a binary sensor and triggers",
+          "[kinds][button][mqtt]") {
+  Rig rig(doorbell());
+  rig.device->start();
+  CHECK(rig.device->published_state(0) == nlohmann::json{{"pressed", false}});
+  const std::uint64_t t0 = loop::Timer::now_ns();
+  rig.edge(true, t0);
+  CHECK(rig.device->published_state(0) ==
+        nlohmann::json{{"pressed", true}, {"last_event", "press"}});
+  rig.edge(false, t0 + 30 * kMs);
+  CHECK(rig.device->published_state(0) ==
+        nlohmann::json{{"pressed", false}, {"last_event", "release"}});
+
+  const std::vector<sinks::HaEntity> ha = rig.device->ha_entities();
+  REQUIRE(ha.size() == 4);
+  CHECK(ha[0].component == "binary_sensor");
+  CHECK(ha[0].object_id == "pressed");
+  CHECK(ha[0].state_member == "pressed");
+  // The member's JSON text when on and off.
+  CHECK(ha[0].payload_on == nlohmann::json(true).dump());
+  CHECK(ha[0].payload_off == nlohmann::json(false).dump());
+  // Each trigger fires on the event name the device emits for that gesture.
+  const std::vector<std::pair<std::string, std::string>> triggers = {
+      {"click", "button_short_press"},
+      {"double_click", "button_double_press"},
+      {"long_press", "button_long_press"}};
+  for (std::size_t i = 0; i < triggers.size(); ++i) {
+    const sinks::HaEntity& t = ha[i + 1];
+    CHECK(t.component == "device_automation");
+    CHECK(t.trigger_event == triggers[i].first);
+    CHECK(t.object_id == triggers[i].first);
+    CHECK(t.trigger_type == triggers[i].second);
+    CHECK(t.trigger_subtype == "bell");
+  }
+  // The click the device decides once the double-click time has passed is the event a
+  // trigger waits for.
+  REQUIRE(rig.ctx.run_until([&] { return !rig.ctx.recorded.named("click").empty(); }));
+  CHECK(rig.device->published_state(0)["last_event"] == "click");
+
+  // No double clicks configured: no double-press trigger.
+  config::ButtonConfig single = doorbell();
+  single.double_click_ms = 0;
+  Rig no_double(single);
+  const auto ha2 = no_double.device->ha_entities();
+  REQUIRE(ha2.size() == 3);
+  CHECK(ha2[1].trigger_event == "click");
+  CHECK(ha2[2].trigger_event == "long_press");
+}
+
+TEST_CASE("a switch publishes on; HA sees a binary sensor and no triggers",
+          "[kinds][button][mqtt]") {
+  config::ButtonConfig c = doorbell();
+  c.name = "door";
+  c.kind = config::ButtonKind::switch_;
+  Rig rig(c);
+  rig.device->start();
+  rig.edge(true, 1000);
+  CHECK(rig.device->published_state(0) == nlohmann::json{{"on", true}, {"last_event", "close"}});
+  const std::vector<sinks::HaEntity> ha = rig.device->ha_entities();
+  REQUIRE(ha.size() == 1);
+  CHECK(ha[0].component == "binary_sensor");
+  CHECK(ha[0].state_member == "on");
+  CHECK(ha[0].payload_on == "true");
+  CHECK(ha[0].payload_off == "false");
+}
+
 TEST_CASE("on a sim chip the button is pressed at its sim_rate_hz, with contact bounce",
           "[kinds][button]") {
   config::ButtonConfig c = doorbell();

@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -249,6 +251,43 @@ TEST_CASE("counter status, metrics, summary and reset", "[kinds][counter]") {
   CHECK(*rig.ctx.recorded.events.back().fields == nlohmann::json{{"value", 2}});
 }
 
+TEST_CASE("the counter publishes its value, count and frequency; HA sees a total and a frequency",
+          "[kinds][counter][mqtt]") {
+  config::CounterConfig c = water();
+  c.device_class = "water";
+  Rig rig(c);
+  const std::uint64_t last = rig.pulses(101, 1'000'000'000);
+  const std::uint64_t now = last + kMs;
+  const nlohmann::json p = rig.device->published_state(now);
+  CHECK(p.size() == 4);
+  CHECK(p["value"] == 50.5);  // in its unit: 101 pulses * 0.5 l
+  CHECK(p["count"] == 101);
+  CHECK(p["frequency_hz"].get<double>() == Catch::Approx(250.0));
+  CHECK(p["unit"] == "l");
+
+  const std::vector<sinks::HaEntity> ha = rig.device->ha_entities();
+  REQUIRE(ha.size() == 2);
+  CHECK(ha[0].component == "sensor");
+  CHECK(ha[0].object_id == "total");
+  CHECK(ha[0].state_member == "value");
+  CHECK(ha[0].unit == "l");
+  CHECK(ha[0].device_class == "water");
+  CHECK(ha[0].state_class == "total_increasing");
+  CHECK(ha[1].component == "sensor");
+  CHECK(ha[1].object_id == "frequency");
+  CHECK(ha[1].state_member == "frequency_hz");
+  CHECK(ha[1].unit == "Hz");
+  CHECK(ha[1].state_class == "measurement");
+  // Every entity reads a member the state has.
+  for (const auto& e : ha) CHECK(p.contains(e.state_member));
+
+  // No device_class configured: none sent (HA then takes the unit alone).
+  Rig plain(water());
+  CHECK(plain.device->ha_entities()[0].device_class.empty());
+  rig.device->reset();
+  CHECK(rig.device->published_state(now)["value"] == 0.0);
+}
+
 TEST_CASE("the counter's summary leaves out an empty unit and cuts a long one",
           "[kinds][counter]") {
   config::CounterConfig c = water();
@@ -290,4 +329,146 @@ TEST_CASE("on a sim chip the counter gets pulses at its sim_rate_hz", "[kinds][c
     CHECK(edges[i].rising);
     if (i > 0) CHECK(edges[i].timestamp_ns - edges[i - 1].timestamp_ns == 1'000'000);
   }
+}
+
+// Persistence (#13): a new device restored from what an earlier one saved continues from
+// its total; set_value makes value() read the given number and pulses add to it.
+TEST_CASE("a restored counter continues from the saved total, never from 0",
+          "[kinds][counter][state]") {
+  nlohmann::json saved;
+  {
+    Rig before(water());
+    before.pulses(7, 1000);
+    before.device->reset();  // a reset counts: the saved total is what the user saw
+    before.pulses(1234, 10'000'000'000);
+    saved = before.device->save_state();
+    CHECK(saved["pulses"] == 1234);
+    CHECK(saved["value"] == 617.0);
+    CHECK(saved["unit"] == "l");
+  }
+  // Through text, as the state file holds it.
+  saved = nlohmann::json::parse(saved.dump());
+  Rig after(water());
+  const std::string words = after.device->restore_state(saved);
+  CHECK(words == "total 617 l (1234 pulses)");
+  CHECK(after.counter->count() == 1234);
+  CHECK(after.counter->value() == 617.0);
+  after.ctx.recorded.live_all = true;
+  const std::uint64_t last = after.pulses(3, 1'000'000'000);
+  CHECK(after.counter->count() == 1237);
+  CHECK(*after.ctx.recorded.named("count").back().fields == nlohmann::json{{"value", 1237}});
+  after.ctx.recorded.events.clear();
+  after.device->on_flush(last + kMs);
+  REQUIRE(after.ctx.recorded.events.size() == 2);
+  CHECK(after.ctx.recorded.events[0].value.as_integer() == 1237);
+  CHECK(after.ctx.recorded.events[0].value2.as_real() == 618.5);
+  CHECK(after.device->status(last)["count"] == 1237);
+  // reset goes to 0 still.
+  after.device->reset();
+  CHECK(after.counter->count() == 0);
+  CHECK(after.counter->value() == 0.0);
+}
+
+TEST_CASE("a counter's saved state that makes no sense is refused", "[kinds][counter][state]") {
+  Rig rig(water());
+  for (const char* text :
+       {R"({"value": 3})", R"({"pulses": -4})", R"({"pulses": "12"})", R"({"pulses": 1.5})",
+        R"([1])", R"({"pulses": 3, "value_offset": "x"})"}) {
+    INFO(text);
+    CHECK_THROWS_AS(rig.device->restore_state(nlohmann::json::parse(text)), std::invalid_argument);
+  }
+  CHECK(rig.counter->count() == 0);
+}
+
+TEST_CASE("set_value: the value reads the number set, pulses add to it, it is saved",
+          "[kinds][counter][state]") {
+  Rig rig(water());  // 0.5 l per pulse
+  rig.pulses(10, 1000);
+  rig.device->set_value(12345.6);
+  CHECK(rig.counter->value() == 12345.6);
+  CHECK(rig.counter->count() == 24691);  // whole pulses; 0.1 l is kept as the rest
+  rig.pulses(4, 1'000'000'000);
+  CHECK(rig.counter->value() == 12347.6);
+  const nlohmann::json saved = nlohmann::json::parse(rig.device->save_state().dump());
+  Rig after(water());
+  after.device->restore_state(saved);
+  CHECK(after.counter->value() == 12347.6);
+  CHECK(after.counter->count() == 24695);
+  // Bad values, with the reason; nothing changes.
+  for (double bad : {-1.0, std::numeric_limits<double>::infinity(),
+                     std::numeric_limits<double>::quiet_NaN(), 1e300}) {
+    INFO(bad);
+    CHECK_THROWS_AS(after.device->set_value(bad), std::invalid_argument);
+  }
+  CHECK(after.counter->value() == 12347.6);
+  after.device->set_value(0);
+  CHECK(after.counter->value() == 0.0);
+  CHECK(after.counter->count() == 0);
+}
+
+TEST_CASE("a counter with a negative scale cannot be set", "[kinds][counter][state]") {
+  config::CounterConfig c = water();
+  c.scale = -1;
+  Rig rig(c);
+  CHECK_THROWS_AS(rig.device->set_value(5), std::invalid_argument);
+}
+
+// Debounce: edges with kernel timestamps through the RT hook; only pulses whose active level
+// lasted min_pulse_us count, the others are bounces.
+TEST_CASE("min_pulse_us: short pulses are bounces, long ones count, at their end",
+          "[kinds][counter][debounce]") {
+  config::CounterConfig c = water();
+  c.min_pulse_us = 1000;  // 1 ms
+  c.edge = GENERATE(config::EdgeKind::rising, config::EdgeKind::falling);
+  const bool active = c.edge == config::EdgeKind::rising;
+  Rig rig(c);
+  CHECK(rig.request->edge == config::EdgeKind::both);  // it times both edges
+  rig.ctx.recorded.live_all = true;
+  constexpr std::uint64_t kUs = 1000;
+  std::uint64_t t = 1'000'000'000;
+  // A reed switch closing: three bounces of 50 us, then 20 ms closed, then a release
+  // bounce of 30 us.
+  auto level_for = [&](std::uint64_t at, bool on) { rig.edge(on == active, at); };
+  level_for(t, true);
+  level_for(t + 50 * kUs, false);
+  level_for(t + 100 * kUs, true);
+  level_for(t + 150 * kUs, false);
+  level_for(t + 200 * kUs, true);
+  level_for(t + 250 * kUs, false);
+  CHECK(rig.counter->count() == 0);
+  level_for(t + 300 * kUs, true);
+  CHECK(rig.counter->count() == 0);  // under way: not counted until it ends
+  level_for(t + 20'300 * kUs, false);
+  CHECK(rig.counter->count() == 1);
+  level_for(t + 20'400 * kUs, true);
+  level_for(t + 20'430 * kUs, false);
+  CHECK(rig.counter->count() == 1);
+  CHECK(rig.counter->bounces() == 4);
+  // Exactly min_pulse_us counts; one ns less does not.
+  t += 100 * kMs;
+  level_for(t, true);
+  level_for(t + 1000 * kUs, false);
+  level_for(t + 5 * kMs, true);
+  level_for(t + 5 * kMs + 1000 * kUs - 1, false);
+  CHECK(rig.counter->count() == 2);
+  CHECK(rig.counter->bounces() == 5);
+  // One live count per counted pulse, at the edge that ended it.
+  const auto counts = rig.ctx.recorded.named("count");
+  REQUIRE(counts.size() == 2);
+  CHECK(counts[0].ts_ns == 1'000'000'000 + 20'300 * kUs);
+  CHECK(*counts[1].fields == nlohmann::json{{"value", 2}});
+  const nlohmann::json s = rig.device->status(t + 6 * kMs);
+  CHECK(s["bounces"] == 5);
+  CHECK(s["count"] == 2);
+}
+
+TEST_CASE("without min_pulse_us the counter has no bounces member and its edge as configured",
+          "[kinds][counter][debounce]") {
+  Rig rig(water());
+  CHECK(rig.request->edge == config::EdgeKind::rising);
+  CHECK_FALSE(rig.device->status(0).contains("bounces"));
+  // A 1 us pulse counts as it always did.
+  rig.edge(true, 1000);
+  rig.edge(false, 2000);
+  CHECK(rig.counter->count() == 1);
 }

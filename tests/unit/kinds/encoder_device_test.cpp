@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -392,6 +393,28 @@ TEST_CASE("encoder status, metrics, summary and reset", "[kinds][encoder]") {
   CHECK(rig.device->status(now)["position"] == 1);
 }
 
+TEST_CASE("the encoder publishes its position, velocity and losses; HA sees a position",
+          "[kinds][encoder][mqtt]") {
+  Rig rig(x4());
+  Shaft shaft;
+  for (int i = 0; i < 30; ++i) rig.feed(shaft.step(true));
+  for (int i = 0; i < 20; ++i) rig.feed(shaft.step(false));
+  rig.device->state.gaps_kernel = 2;
+  const std::uint64_t now = shaft.global * 1'000'000ull;
+  const nlohmann::json p = rig.device->published_state(now);
+  CHECK(p == nlohmann::json{
+                 {"position", 10}, {"velocity", rig.enc->rt().encoder.velocity(now)}, {"lost", 2}});
+  CHECK(p["velocity"].get<double>() < 0);
+
+  const std::vector<sinks::HaEntity> ha = rig.device->ha_entities();
+  REQUIRE(ha.size() == 1);
+  CHECK(ha[0].component == "sensor");
+  CHECK(ha[0].object_id == "position");
+  CHECK(ha[0].state_member == "position");
+  CHECK(ha[0].state_class == "measurement");
+  CHECK(ha[0].unit.empty());
+}
+
 TEST_CASE("on a sim chip the encoder turns at its sim_rate_hz", "[kinds][encoder]") {
   config::EncoderConfig c = x4();
   c.sim_rate_hz = 2000;  // an edge every 500 us, a then b
@@ -403,4 +426,72 @@ TEST_CASE("on a sim chip the encoder turns at its sim_rate_hz", "[kinds][encoder
   CHECK(edges[2].offset == kOffsetA);
   CHECK(edges[1].timestamp_ns - edges[0].timestamp_ns == 500'000);
   CHECK(edges[2].timestamp_ns - edges[1].timestamp_ns == 500'000);
+}
+
+// Persistence (#13): the position a new encoder device restores is where the old one was,
+// and motion continues from there.
+TEST_CASE("a restored encoder continues from the saved position", "[kinds][encoder][state]") {
+  config::EncoderConfig c = x4();
+  c.div = 2;
+  nlohmann::json saved;
+  {
+    Rig before(c);
+    Shaft shaft;
+    for (int i = 0; i < 41; ++i) before.feed(shaft.step(true));
+    CHECK(before.enc->rt().encoder.position() == 20);
+    saved = nlohmann::json::parse(before.device->save_state().dump());
+  }
+  CHECK(saved["counts"] == 41);
+  CHECK(saved["position"] == 20);
+  Rig after(c);
+  CHECK(after.device->restore_state(saved) == "position 20");
+  CHECK(after.enc->rt().encoder.position() == 20);
+  CHECK(after.device->status(0)["position"] == 20);
+  Shaft shaft;
+  after.feed(shaft.step(true));
+  CHECK(after.enc->rt().encoder.counts() == 42);
+  for (int i = 0; i < 10; ++i) after.feed(shaft.step(false));
+  CHECK(after.enc->rt().encoder.position() == 16);
+  // reset goes back to the start value.
+  after.device->reset();
+  CHECK(after.enc->rt().encoder.position() == 0);
+}
+
+TEST_CASE("a restored encoder position respects min/max: clamped or wrapped",
+          "[kinds][encoder][state]") {
+  config::EncoderConfig c = x4();
+  c.min = 0;
+  c.max = 99;
+  const nlohmann::json saved = {{"counts", 250}, {"position", 250}, {"div", 1}};
+  {
+    Rig rig(c);  // clamp
+    CHECK(rig.device->restore_state(saved) ==
+          "position 99 (saved 250 counts, brought inside min/max)");
+  }
+  c.mode = config::RangeMode::wrap;
+  {
+    Rig rig(c);
+    CHECK(rig.device->restore_state(saved).starts_with("position 50"));
+    Rig neg(c);
+    neg.device->restore_state({{"counts", -1}});
+    CHECK(neg.enc->rt().encoder.position() == 99);
+  }
+  // div changed since the save: the position the user saw is kept.
+  c = x4();
+  c.div = 4;
+  Rig rig(c);
+  CHECK(rig.device->restore_state({{"counts", 41}, {"position", 20}, {"div", 2}}) == "position 20");
+  CHECK(rig.enc->rt().encoder.counts() == 80);
+  CHECK_THROWS_AS(rig.device->restore_state({{"position", 3}}), std::invalid_argument);
+  CHECK_THROWS_AS(rig.device->restore_state({{"counts", "3"}}), std::invalid_argument);
+}
+
+TEST_CASE("an encoder cannot be set", "[kinds][encoder][state]") {
+  Rig rig(x4());
+  try {
+    rig.device->set_value(3);
+    FAIL("set_value did not throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()) == "a device of kind encoder cannot be set");
+  }
 }

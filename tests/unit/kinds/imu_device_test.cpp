@@ -380,6 +380,22 @@ TEST_CASE("ImuDevice: reports the imu reply, its metrics, its file and a summary
   CHECK(::stat(f.dir.file("imu.imu").c_str(), &st) == 0);
 }
 
+TEST_CASE("ImuDevice: publishes rate, frames and losses; HA sees its rate", "[imu][mqtt]") {
+  Fixture f;
+  ImuDevice& imu = f.imu();
+  imu.sampler().on_tick(1);
+  imu.sampler().on_tick(3);
+  imu.drain_all();
+  CHECK(imu.published_state(0) ==
+        nlohmann::json{{"rate_hz", 1000}, {"frames", 2}, {"lost", imu.lost()}});
+  CHECK(imu.lost() == 2);
+  const std::vector<sinks::HaEntity> ha = imu.ha_entities();
+  REQUIRE(ha.size() == 1);
+  CHECK(ha[0].component == "sensor");
+  CHECK(ha[0].state_member == "rate_hz");
+  CHECK(ha[0].unit == "Hz");
+}
+
 TEST_CASE("ImuDevice: timer mode has no lines, and its timer once the bus answered", "[imu]") {
   Fixture f;
   ImuDevice& imu = f.imu();

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <concepts>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -140,6 +141,27 @@ TEST_CASE("PollDevice: reads its file every interval into poll rows and status",
 
   CHECK(poll.summary(0) == "47.3 °C");
   CHECK(poll.lost() == 0);
+}
+
+TEST_CASE("PollDevice: publishes its value and unit, null until read; HA sees a sensor",
+          "[poll][mqtt]") {
+  Fixture f;
+  write_file(f.cfg.path, "47300\n");
+  PollDevice& poll = f.make();
+  CHECK(poll.published_state(0) == nlohmann::json{{"value", nullptr}, {"unit", "°C"}});
+  poll.start();
+  REQUIRE(f.wait_for("poll"));
+  CHECK(poll.published_state(0) == nlohmann::json{{"value", 47300 * 0.001}, {"unit", "°C"}});
+  const std::vector<sinks::HaEntity> ha = poll.ha_entities();
+  REQUIRE(ha.size() == 1);
+  CHECK(ha[0].component == "sensor");
+  CHECK(ha[0].state_member == "value");
+  CHECK(ha[0].unit == "°C");
+  CHECK(ha[0].state_class == "measurement");
+  // A failed read: no stale number.
+  std::filesystem::remove(f.cfg.path);
+  REQUIRE(f.wait_for("poll_error"));
+  CHECK(poll.published_state(0)["value"].is_null());
 }
 
 TEST_CASE("PollDevice: a failing file is one poll_error row per change, then poll rows again",

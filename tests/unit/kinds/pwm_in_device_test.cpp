@@ -419,6 +419,44 @@ TEST_CASE("pwm_in shows its last closed window in status, metrics and summary", 
   for (const MetricSample& sample : m.samples) CHECK(sample.labels.empty());
 }
 
+TEST_CASE("pwm_in publishes its last cycle and signal; HA sees value, duty and frequency",
+          "[kinds][pwm_in][mqtt]") {
+  kinds_test::FakeContext ctx;
+  kinds::PwmInConfig c = fan_config();
+  c.unit = "%";
+  c.scale = 100;
+  auto device = make_device(c, ctx);
+  device->attached();
+  // Before any cycle: nothing measured, nothing made up.
+  CHECK(device->published_state(0) == nlohmann::json{{"duty", nullptr},
+                                                     {"frequency_hz", nullptr},
+                                                     {"value", nullptr},
+                                                     {"unit", "%"},
+                                                     {"signal", "no_signal"}});
+  Feeder feed{*device};
+  feed.train(monotonic_ns(), 250'000, 1'000'000, 3);
+  const nlohmann::json p = device->published_state(0);
+  CHECK(p["duty"] == 0.25);
+  CHECK(p["frequency_hz"] == 1000.0);
+  CHECK(p["value"] == 25.0);
+  CHECK(p["unit"] == "%");
+  CHECK(p["signal"] == "ok");
+
+  const std::vector<sinks::HaEntity> ha = device->ha_entities();
+  REQUIRE(ha.size() == 3);
+  for (const auto& e : ha) {
+    CHECK(e.component == "sensor");
+    CHECK(e.state_class == "measurement");
+    CHECK(p.contains(e.state_member));
+  }
+  CHECK(ha[0].state_member == "value");
+  CHECK(ha[0].unit == "%");
+  CHECK(ha[1].state_member == "duty");
+  CHECK(ha[1].unit.empty());
+  CHECK(ha[2].state_member == "frequency_hz");
+  CHECK(ha[2].unit == "Hz");
+}
+
 TEST_CASE("pwm_in drops the cycle a loss cuts, counts GAPs as lost, and resets",
           "[kinds][pwm_in]") {
   kinds_test::FakeContext ctx;

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -317,4 +318,53 @@ TEST_CASE("mqtt client: stop() while no broker answers leaves nothing in the loo
   run_until(
       loop, [] { return false; }, 300);
   CHECK(client.counters().connect_attempts == attempts);  // no reconnect after stop()
+}
+
+TEST_CASE("mqtt client: mqtts to a host name checks the certificate against that name",
+          "[mqtt][broker][tls]") {
+  gpioirq_test::TempDir dir;
+  const auto run = [&](const std::string& cmd) {
+    REQUIRE(std::system(
+                ("cd " + dir.path().string() + " && " + cmd + " >>openssl.log 2>&1").c_str()) == 0);
+  };
+  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key -out ca.crt");
+  // Two server certificates from the same CA: one for the name localhost, one for another.
+  for (const std::string name : {"localhost", "elsewhere.test"}) {
+    run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + name +
+        ".key -out " + name + ".csr");
+    run("printf 'subjectAltName=DNS:" + name + "\\n' > " + name + ".ext && openssl x509 -req -in " +
+        name + ".csr -CA ca.crt -CAkey ca.key " + "-CAcreateserial -days 2 -extfile " + name +
+        ".ext -out " + name + ".crt");
+  }
+  EventLoop loop;
+  const auto broker_with = [&](const std::string& name) {
+    return std::make_unique<Broker>(dir, "allow_anonymous true\ncafile " + dir.file("ca.crt") +
+                                             "\ncertfile " + dir.file(name + ".crt") +
+                                             "\nkeyfile " + dir.file(name + ".key") + "\n");
+  };
+  const auto connects = [&](const std::string& url) {
+    auto cfg = config_for(0);
+    cfg.url = url;
+    cfg.ca_file = dir.file("ca.crt");
+    MqttClient client(loop, cfg);
+    client.start();
+    const bool ok = run_until(
+        loop, [&] { return client.state() == MqttClient::State::connected; }, 3000);
+    INFO(client.last_error());
+    client.stop();
+    run_until(
+        loop, [&] { return client.state() == MqttClient::State::disconnected; }, 2000);
+    return ok;
+  };
+
+  SECTION("a certificate for localhost: mqtts://localhost connects, by address it does not") {
+    const auto broker = broker_with("localhost");
+    const std::string port = std::to_string(broker->port());
+    CHECK(connects("mqtts://localhost:" + port));
+    CHECK_FALSE(connects("mqtts://127.0.0.1:" + port));
+  }
+  SECTION("a certificate for another name: mqtts://localhost is refused") {
+    const auto broker = broker_with("elsewhere.test");
+    CHECK_FALSE(connects("mqtts://localhost:" + std::to_string(broker->port())));
+  }
 }

@@ -4,9 +4,11 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "support/temp_dir.hpp"
 
@@ -182,8 +184,9 @@ TEST_CASE("spool compaction rewrites only the live entries", "[mqtt][spool]") {
     const auto before = std::filesystem::file_size(file);
     spool.compact();
     live_bytes = spool.live_bytes();
-    // magic 8 + one trim mark (8 + 25) + the 10 live entries.
-    CHECK(std::filesystem::file_size(file) == 8 + 33 + live_bytes);
+    // magic 8 + one trim mark (8 + 25) + topic t's sequence record (8 + 11 + 1) + the 10
+    // live entries.
+    CHECK(std::filesystem::file_size(file) == 8 + 33 + 20 + live_bytes);
     CHECK(std::filesystem::file_size(file) < before);
     CHECK(spool.file_bytes() == std::filesystem::file_size(file));
     CHECK_FALSE(std::filesystem::exists(dir.path() / "spool.dat.tmp"));
@@ -208,4 +211,90 @@ TEST_CASE("spool file stays bounded under a stream acknowledged as it goes", "[m
   CHECK(spool.entries().size() == 3);
   CHECK(spool.dropped() == 0);
   CHECK(std::filesystem::file_size(dir.path() / "spool.dat") == spool.file_bytes());
+}
+
+TEST_CASE("spool remembers each topic's highest sequence after trim, compaction and reopen",
+          "[mqtt][spool]") {
+  gpioirq_test::TempDir dir;
+  {
+    Spool spool(dir.path(), 1 << 20);
+    CHECK(spool.last_sequence("a") == 0);
+    for (std::uint64_t i = 1; i <= 10; ++i) spool.append("a", payload_of(i), 1, false, i);
+    for (std::uint64_t i = 1; i <= 3; ++i) spool.append("b", payload_of(i), 1, false, i);
+    CHECK(spool.last_sequence("a") == 10);
+    CHECK(spool.last_sequence("b") == 3);
+    for (const SpoolEntry& e : std::deque<SpoolEntry>(spool.entries())) spool.acknowledge(e.id);
+    CHECK(spool.empty());
+  }
+  SECTION("trimmed by marks, not compacted: the entry records still count at load") {
+    Spool spool(dir.path(), 1 << 20);
+    CHECK(spool.empty());
+    CHECK(spool.last_sequence("a") == 10);
+    CHECK(spool.last_sequence("b") == 3);
+  }
+  SECTION("compacted away: sequence records carry them") {
+    {
+      Spool spool(dir.path(), 1 << 20);
+      spool.compact();
+      CHECK(spool.last_sequence("a") == 10);
+    }
+    // Nothing but the magic, a trim mark and the sequence records is left.
+    CHECK(std::filesystem::file_size(dir.path() / "spool.dat") < 100);
+    Spool spool(dir.path(), 1 << 20);
+    CHECK(spool.empty());
+    CHECK(spool.last_sequence("a") == 10);
+    CHECK(spool.last_sequence("b") == 3);
+    CHECK(spool.last_sequence("c") == 0);
+    // Compacted again with live entries: entries and sequences both kept.
+    spool.append("a", payload_of(11), 1, false, 11);
+    spool.compact();
+    Spool again(dir.path(), 1 << 20);
+    REQUIRE(again.entries().size() == 1);
+    CHECK(again.entries().front().sequence == 11);
+    CHECK(again.last_sequence("a") == 11);
+    CHECK(again.last_sequence("b") == 3);
+  }
+  SECTION("compacted by itself under a stream, sequences kept") {
+    {
+      Spool spool(dir.path(), 4096);
+      for (std::uint64_t i = 11; i <= 2000; ++i) {
+        spool.acknowledge(spool.append("a", payload_of(i), 1, false, i));
+      }
+      CHECK(spool.file_bytes() < 2 * 4096 + 200);  // compacted along the way
+    }
+    Spool spool(dir.path(), 4096);
+    CHECK(spool.last_sequence("a") == 2000);
+    CHECK(spool.last_sequence("b") == 3);
+  }
+}
+
+TEST_CASE("spool batched: one write per flush, the drop hook sees each dropped entry",
+          "[mqtt][spool]") {
+  gpioirq_test::TempDir dir;
+  const auto file = dir.path() / "spool.dat";
+  {
+    Spool spool(dir.path(), 2048);
+    spool.set_batched(true);
+    const auto size_before = std::filesystem::file_size(file);
+    std::vector<std::uint64_t> dropped_ids;
+    spool.set_drop_hook([&](const SpoolEntry& e) { dropped_ids.push_back(e.id); });
+    for (std::uint64_t i = 1; i <= 10; ++i) spool.append("t", payload_of(i), 1, false, i);
+    CHECK(std::filesystem::file_size(file) == size_before);  // nothing written yet
+    CHECK(spool.batched_bytes() == spool.file_bytes() - size_before);
+    // Past the cap (compactions write by themselves, batched or not).
+    for (std::uint64_t i = 11; i <= 100; ++i) spool.append("t", payload_of(i), 1, false, i);
+    // Dropped oldest first, each once, counted the same.
+    REQUIRE(dropped_ids.size() == spool.dropped());
+    for (std::size_t k = 0; k < dropped_ids.size(); ++k) CHECK(dropped_ids[k] == k + 1);
+    CHECK(spool.entries().front().id == dropped_ids.size() + 1);
+    spool.flush();
+    CHECK(spool.batched_bytes() == 0);
+    CHECK(std::filesystem::file_size(file) == spool.file_bytes());
+    spool.append("t", payload_of(101), 1, false, 101);
+    // The destructor writes what waits.
+  }
+  Spool spool(dir.path(), 2048);
+  CHECK(spool.entries().back().sequence == 101);
+  CHECK(spool.last_sequence("t") == 101);
+  CHECK(spool.torn_records() == 0);
 }
