@@ -811,7 +811,9 @@ void Daemon::reload() {
   ingest_->stop();
   drain_stopped();  // hand everything read so far, and every GAP, to the old devices
   drain_all_devices();
-  save_state_file();  // a changed device is made anew and restored from it
+  // A changed device is made anew and restored from this save; one the reload adds keeps
+  // the entry the file still has for it, to be restored from.
+  save_state_file(&diff.added);
   auto gone = [&](const std::string& name) {
     return std::find(diff.changed.begin(), diff.changed.end(), name) != diff.changed.end() ||
            std::find(diff.removed.begin(), diff.removed.end(), name) != diff.removed.end();
@@ -1167,7 +1169,7 @@ void Daemon::write_state_markers() {
   state_notes_.clear();
 }
 
-void Daemon::save_state_file() {
+void Daemon::save_state_file(const std::vector<std::string>* about_to_be_added) {
   if (!state_file_) return;
   // Only the devices configured now: one a reload removed is dropped here.
   nlohmann::json devices = nlohmann::json::object();
@@ -1176,6 +1178,11 @@ void Daemon::save_state_file() {
     if (!saved.is_null())
       devices[d.name()] = {{"kind", d.kind().name()}, {"state", std::move(saved)}};
   });
+  if (about_to_be_added)
+    for (const std::string& name : *about_to_be_added)
+      if (const auto kept = saved_devices_.find(name);
+          kept != saved_devices_.end() && !devices.contains(name))
+        devices[name] = *kept;
   const auto now = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME));
   if (const int err = state_file_->save(devices, now, boot_id_); err < 0) {
     ++state_save_errors_;

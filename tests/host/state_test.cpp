@@ -411,3 +411,35 @@ TEST_CASE("a state_dir other users may write is refused at start: exit 78, no lo
   CHECK_FALSE(exists(dir.file("logs/events.csv")));
   CHECK_FALSE(exists(dir.file("logs/.gpioirqd-running")));
 }
+
+TEST_CASE("reload: a device added is restored when the file has an entry for it", "[host][state]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("state"));
+  write_file(dir.file("state/state.json"), R"({"version":1,"saved_realtime_ns":1,"devices":{
+    "rain":{"kind":"counter","state":{"pulses":777,"value_offset":0}}}})");
+  // No periodic save before the reload: the file still has rain's entry then.
+  Daemon d(dir, config(60'000));
+  CHECK(d.ok("counters").at("counters").size() == 1);
+  d.write_config(config(60'000, R"(
+[[counter]]
+name = "rain"
+chip = "sim0"
+line = 5
+)"));
+  d.process().signal(SIGHUP);
+  REQUIRE(wait_until([&] { return d.ok("status").at("reloads") == 1; }, 10s));
+  const Json counters = d.ok("counters");
+  INFO(counters.dump());
+  Json rain;
+  for (const Json& c : counters.at("counters"))
+    if (c.at("name") == "rain") rain = c;
+  REQUIRE(rain.is_object());
+  CHECK(rain.at("count") == 777);
+  bool said = false;
+  for (const LogRecord& r : wait_markers(d, "RESTORE", 1))
+    if (r.info.starts_with("rain: total 777 pulses (777 pulses) restored; not watched for "))
+      said = true;
+  CHECK(said);
+  REQUIRE(d.stop(SIGTERM) == 0);
+  CHECK(state_file(dir).at("devices").at("rain").at("state").at("pulses") == 777);
+}
