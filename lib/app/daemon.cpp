@@ -821,7 +821,9 @@ void Daemon::reload() {
   ingest_->stop();
   drain_stopped();  // hand everything read so far, and every GAP, to the old devices
   drain_all_devices();
-  save_state_file();  // a changed device is made anew and restored from it
+  // A changed device is made anew and restored from this save; one the reload adds keeps
+  // the entry the file still has for it, to be restored from.
+  save_state_file(&diff.added);
   auto gone = [&](const std::string& name) {
     return std::find(diff.changed.begin(), diff.changed.end(), name) != diff.changed.end() ||
            std::find(diff.removed.begin(), diff.removed.end(), name) != diff.removed.end();
@@ -1138,37 +1140,36 @@ void Daemon::restore_device(kinds::Device& d) {
   if (!state_file_) return;
   const auto entry = saved_devices_.find(d.name());
   if (entry == saved_devices_.end()) return;
-  const std::string saved_kind = (*entry)["kind"].get<std::string>();
-  std::string note;
-  if (saved_kind != d.kind().name()) {
-    note = fmt::format("{}: saved as a {}, now a {}: started from zero", d.name(), saved_kind,
-                       d.kind().name());
-  } else {
-    std::string words;
-    try {
-      words = d.restore_state((*entry)["state"]);
-    } catch (const std::exception& e) {
-      note = fmt::format("{}: its saved state was not used ({}): started from zero", d.name(),
-                         e.what());
-    }
-    if (note.empty() && !words.empty()) {
-      ++devices_restored_;
-      const std::int64_t now = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME));
-      const std::int64_t unwatched_s = saved_realtime_ns_ > 0 && now > saved_realtime_ns_
-                                           ? (now - saved_realtime_ns_) / 1'000'000'000
-                                           : 0;
-      note = fmt::format("{}: {} restored; not watched for {} s (saved {}{})", d.name(), words,
-                         unwatched_s, state::utc_text(saved_realtime_ns_),
-                         !saved_boot_id_.empty() && saved_boot_id_ != boot_id_
-                             ? ", before the machine restarted"
-                             : "");
-    }
-  }
-  if (note.empty()) return;
-  if (note.ends_with("started from zero"))
+  // Not restored: the device starts from zero, and the journal and the log say why.
+  auto from_zero = [&](const std::string& why) {
+    std::string note = d.name() + ": " + why + ": started from zero";
     spdlog::warn("{}", note);
-  else
-    spdlog::info("{}", note);
+    state_notes_.push_back(std::move(note));
+  };
+  const std::string saved_kind = (*entry)["kind"].get<std::string>();
+  if (saved_kind != d.kind().name()) {
+    from_zero(fmt::format("saved as a {}, now a {}", saved_kind, d.kind().name()));
+    return;
+  }
+  std::string words;
+  try {
+    words = d.restore_state((*entry)["state"]);
+  } catch (const std::exception& e) {
+    from_zero(fmt::format("its saved state was not used ({})", e.what()));
+    return;
+  }
+  if (words.empty()) return;  // a kind that keeps nothing
+  ++devices_restored_;
+  const auto now = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME));
+  const std::int64_t unwatched_s = saved_realtime_ns_ > 0 && now > saved_realtime_ns_
+                                       ? (now - saved_realtime_ns_) / 1'000'000'000
+                                       : 0;
+  std::string note = fmt::format("{}: {} restored; not watched for {} s (saved {}{})", d.name(),
+                                 words, unwatched_s, state::utc_text(saved_realtime_ns_),
+                                 !saved_boot_id_.empty() && saved_boot_id_ != boot_id_
+                                     ? ", before the machine restarted"
+                                     : "");
+  spdlog::info("{}", note);
   state_notes_.push_back(std::move(note));
 }
 
@@ -1178,7 +1179,7 @@ void Daemon::write_state_markers() {
   state_notes_.clear();
 }
 
-void Daemon::save_state_file() {
+void Daemon::save_state_file(const std::vector<std::string>* about_to_be_added) {
   if (!state_file_) return;
   // Only the devices configured now: one a reload removed is dropped here.
   nlohmann::json devices = nlohmann::json::object();
@@ -1187,6 +1188,11 @@ void Daemon::save_state_file() {
     if (!saved.is_null())
       devices[d.name()] = {{"kind", d.kind().name()}, {"state", std::move(saved)}};
   });
+  if (about_to_be_added)
+    for (const std::string& name : *about_to_be_added)
+      if (const auto kept = saved_devices_.find(name);
+          kept != saved_devices_.end() && !devices.contains(name))
+        devices[name] = *kept;
   const auto now = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME));
   if (const int err = state_file_->save(devices, now, boot_id_); err < 0) {
     ++state_save_errors_;

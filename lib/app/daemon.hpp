@@ -167,7 +167,8 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   // RESTORE markers of what was restored (or not, and why): after the START marker at
   // start, at once after a reload.
   void write_state_markers();
-  void save_state_file();
+  // `about_to_be_added`: names a reload adds, whose entries (if the file has them) stay.
+  void save_state_file(const std::vector<std::string>* about_to_be_added = nullptr);
   nlohmann::json state_status() const;
   // `set`: a device's reading (gpioirqctl set NAME VALUE).
   nlohmann::json set_device_value(const nlohmann::json& request);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/unique_fd.hpp"
+#include "loop/callback_completion.hpp"
 #include "loop/timer.hpp"
 #include "mqtt/ha_discovery.hpp"
 #include "mqtt/mqtt_client.hpp"
@@ -116,6 +119,12 @@ struct MqttSink::Impl {
     for (const auto& [topic, seq] : spool.last_sequences()) events_seq[topic] = seq;
     spool.set_batched(true);
     spool.set_drop_hook([this](const SpoolEntry& e) { on_spool_drop(e); });
+    sync_op.set_callback([this](int res, std::uint32_t) {
+      if (res < 0) {
+        note_error("spool: fdatasync " + spool.file().string() + ": " +
+                   std::system_category().message(-res));
+      }
+    });
     client.on_connected = [this] { on_connected(); };
     client.on_disconnected = [this] { on_disconnected(); };
     client.on_acknowledged = [this](int mid) { on_acknowledged(mid); };
@@ -208,12 +217,15 @@ struct MqttSink::Impl {
       sending_id = id;
       const int mid = client.publish(it->topic, it->payload, it->qos, it->retain);
       sending_id = 0;
+      const bool acked = std::find(acked_while_sending.begin(), acked_while_sending.end(), mid) !=
+                         acked_while_sending.end();
+      acked_while_sending.clear();
       if (mid == 0) {
         next_send_id = id;  // refused: sent again at the next turn or connect
         break;
       }
-      if (acked_while_sending) {
-        acked_while_sending = false;
+      ++events_sent;
+      if (acked) {
         acknowledge_entry(id);
       } else {
         in_flight[mid] = id;
@@ -222,13 +234,14 @@ struct MqttSink::Impl {
   }
 
   void on_acknowledged(int mid) {
-    if (sending_id != 0) {
-      // A QoS 0 message is acknowledged as soon as it is written, inside publish().
-      acked_while_sending = true;
+    const auto it = in_flight.find(mid);
+    if (it == in_flight.end()) {
+      // A QoS 0 message is acknowledged as soon as it is written, which can be inside the
+      // publish() that returns its id: matched after it returns. Otherwise status, state,
+      // health or discovery.
+      if (sending_id != 0) acked_while_sending.push_back(mid);
       return;
     }
-    const auto it = in_flight.find(mid);
-    if (it == in_flight.end()) return;  // status, state, health, discovery
     const std::uint64_t id = it->second;
     in_flight.erase(it);
     acknowledge_entry(id);
@@ -414,6 +427,11 @@ struct MqttSink::Impl {
   SinkSource& source;
   MqttClient client;
   Spool spool;
+  // The flush tick's fdatasync goes through the loop, on a dup of the spool's file (kept
+  // open until the op is done, even if compaction replaces the file meanwhile).
+  core::UniqueFd sync_fd;
+  std::uint64_t sync_generation = 0;
+  loop::CallbackCompletion sync_op;  // after sync_fd: withdrawn before the fd closes
   loop::Timer turn_timer;
   loop::Timer state_timer;
   loop::Timer change_timer;
@@ -425,14 +443,15 @@ struct MqttSink::Impl {
   std::map<std::string, Device, std::less<>> devices;
   std::map<std::string, std::uint64_t, std::less<>> events_seq;  // per events topic
   std::unordered_map<int, std::uint64_t> in_flight;  // the library's message id -> spool id
-  std::uint64_t next_send_id = 0;  // spool ids below it were handed to the library
-  std::uint64_t sending_id = 0;    // inside client.publish() for this spool id
-  bool acked_while_sending = false;
+  std::uint64_t next_send_id = 0;        // spool ids below it were handed to the library
+  std::uint64_t sending_id = 0;          // inside client.publish() for this spool id
+  std::vector<int> acked_while_sending;  // ids acknowledged inside publish()
   std::uint64_t health_seq = 0;
   bool started = false;
 
   std::string last_error;  // the sink's own (spool); the client's is separate
   std::uint64_t events = 0;
+  std::uint64_t events_sent = 0;  // handed to the library from the spool (never twice)
   std::uint64_t events_acknowledged = 0;
   std::uint64_t states = 0;
   std::uint64_t dropped = 0;        // events the spool could not take
@@ -467,15 +486,33 @@ void MqttSink::stop() {
   s.change_timer.cancel();
   s.health_timer.cancel();
   s.client.stop();
-  sync();
+  // At the end of a run: the spool on disk before the daemon exits (the event log's close
+  // syncs the same way).
+  try {
+    s.spool.sync();
+  } catch (const std::exception& e) {
+    s.note_error(e.what());
+  }
 }
 
 void MqttSink::sync() {
+  Impl& s = *impl_;
   try {
-    impl_->spool.sync();
+    s.spool.flush();
   } catch (const std::exception& e) {
-    impl_->note_error(e.what());
+    s.note_error(e.what());
   }
+  if (s.sync_op.in_flight()) return;  // the last one still runs: the next tick
+  if (!s.sync_fd || s.sync_generation != s.spool.generation()) {
+    s.sync_fd.reset(::dup(s.spool.fd()));
+    s.sync_generation = s.spool.generation();
+    if (!s.sync_fd) {
+      s.note_error("spool: dup for fdatasync: " + std::system_category().message(errno));
+      return;
+    }
+  }
+  const int rc = s.loop.fdatasync(s.sync_fd.get(), s.sync_op);
+  if (rc < 0) s.note_error("spool: fdatasync: " + std::system_category().message(-rc));
 }
 
 void MqttSink::devices_changed() {
@@ -535,6 +572,7 @@ nlohmann::json MqttSink::status() const {
           {"in_flight", c.in_flight()},
           {"dropped", c.dropped + s.dropped},
           {"events", s.events},
+          {"events_sent", s.events_sent},
           {"events_acknowledged", s.events_acknowledged},
           {"states", s.states},
           {"spooled", s.spool.entries().size()},

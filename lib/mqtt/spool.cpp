@@ -329,6 +329,7 @@ void Spool::compact() {
   fsync_dir(dir_);
   fd_.reset(::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!fd_) throw_errno("spool: open " + file_.string());
+  ++generation_;
   file_bytes_ = out.size();
 }
 

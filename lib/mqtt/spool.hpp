@@ -109,6 +109,10 @@ class Spool {
   std::uint64_t torn_records() const noexcept { return torn_records_; }
   std::uint64_t torn_bytes() const noexcept { return torn_bytes_; }
   const std::filesystem::path& file() const noexcept { return file_; }
+  // The open spool file, for a caller that fdatasyncs it itself (through io_uring), and
+  // how many times compaction replaced it (a new file: take fd() again).
+  int fd() const noexcept { return fd_.get(); }
+  std::uint64_t generation() const noexcept { return generation_; }
 
  private:
   struct Live {
@@ -138,6 +142,7 @@ class Spool {
   std::map<std::string, std::uint64_t, std::less<>> last_sequence_;
   DropHook drop_hook_;
   bool batched_ = false;
+  std::uint64_t generation_ = 0;
   std::string pending_;  // batched records not yet written
 };
 

@@ -62,7 +62,28 @@ std::optional<LineRequest> CounterDevice::line_request() {
 }
 
 void CounterDevice::simulate(gpio::SimSource& sim, std::span<const std::uint32_t> offsets) {
-  sim.add_pulses(offsets[0], settings_.sim_rate_hz);
+  constexpr std::uint64_t kBounceNs = 20'000;
+  const std::uint64_t period =
+      settings_.sim_rate_hz > 0 ? static_cast<std::uint64_t>(1e9 / settings_.sim_rate_hz) : 0;
+  if (settings_.min_pulse_us == 0 || period < 8 * kBounceNs) {
+    sim.add_pulses(offsets[0], settings_.sim_rate_hz);
+    return;
+  }
+  // With a debounce: a reed switch. Each pulse begins with two 20 us bounces and ends with
+  // one, and is held twice min_pulse_us (at most half of what the period leaves), so that
+  // each cycle is one pulse and three bounces of either level: for edge = "rising" the
+  // high pulses, for "falling" the low ones (the rest of the period is the long low).
+  const std::uint64_t held = std::min<std::uint64_t>(
+      2 * std::uint64_t{settings_.min_pulse_us} * 1000, (period - 6 * kBounceNs) / 2);
+  const std::uint64_t rest = period - 6 * kBounceNs - held;
+  sim.add_cycle(offsets.first(1), {{rest, 0},
+                                   {kBounceNs, 0},
+                                   {kBounceNs, 0},
+                                   {kBounceNs, 0},
+                                   {kBounceNs, 0},
+                                   {held, 0},
+                                   {kBounceNs, 0},
+                                   {kBounceNs, 0}});
 }
 
 std::uint64_t CounterDevice::count_at(std::int64_t rt_value) const noexcept {

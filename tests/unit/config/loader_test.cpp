@@ -348,6 +348,8 @@ device_class = "water"
   REQUIRE(c.counters.size() == 1);
   CHECK(c.counters[0].min_pulse_us == 1500);
   CHECK(c.counters[0].device_class == "water");
+}
+
 TEST_CASE("[metrics]: the textfile resolved like other paths, its interval; absent: none",
           "[config][metrics]") {
   const Parsed c = parse(R"(

@@ -472,3 +472,32 @@ TEST_CASE("without min_pulse_us the counter has no bounces member and its edge a
   rig.edge(false, 2000);
   CHECK(rig.counter->count() == 1);
 }
+
+TEST_CASE("with min_pulse_us the sim makes reed-switch pulses: one counted, three bounces each",
+          "[kinds][counter][debounce]") {
+  config::CounterConfig c = water();
+  c.sim_rate_hz = 1000;  // 1 ms period
+  c.min_pulse_us = 200;
+  Rig rig(c);
+  std::vector<gpio::RawEdge> edges = simulated(*rig.device, {12}, config::EdgeKind::both, 40);
+  REQUIRE(edges.size() >= 16);
+  edges.resize(edges.size() / 8 * 8);  // whole cycles
+  // Each cycle: rise, 20 us, fall, 20 us, rise, 20 us, fall, 20 us, rise, held 400 us (twice
+  // min_pulse_us), fall, 20 us, rise, 20 us, fall, then the rest of the millisecond.
+  const std::uint64_t expected_gaps[] = {20'000, 20'000, 20'000, 20'000, 400'000, 20'000, 20'000};
+  for (std::size_t i = 0; i + 7 < edges.size(); i += 8) {
+    for (std::size_t k = 0; k < 7; ++k) {
+      INFO("cycle " << i / 8 << " step " << k);
+      CHECK(edges[i + k].rising == (k % 2 == 0));
+      CHECK(edges[i + k + 1].timestamp_ns - edges[i + k].timestamp_ns == expected_gaps[k]);
+    }
+    if (i + 8 < edges.size()) CHECK(edges[i + 8].timestamp_ns - edges[i].timestamp_ns == 1'000'000);
+  }
+  for (const gpio::RawEdge& e : edges) {
+    std::int64_t value = 0;
+    rig.request->hook->on_edge(kLine, e.rising, e, value);
+  }
+  const std::uint64_t cycles = edges.size() / 8;
+  CHECK(rig.counter->count() == cycles);
+  CHECK(rig.counter->bounces() == 3 * cycles);
+}

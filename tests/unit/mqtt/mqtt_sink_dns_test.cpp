@@ -144,6 +144,9 @@ TEST_CASE("mqtt sink: a failed lookup is shown and retried with the backoff", "[
   // Backoff 250 ms, 500 ms, 1 s: three or four lookups in 2 s, each off the loop thread.
   run_until(
       loop, [] { return false; }, 2000);
+  // Between two attempts (none half started), so that attempts and lookups compare.
+  REQUIRE(run_until(
+      loop, [&] { return sink.status()["state"] == "disconnected"; }, 2000));
   const json st = sink.status();
   CHECK_THAT(st["last_error"].get<std::string>(),
              ContainsSubstring("lookup of broken.test failed") &&
