@@ -16,7 +16,10 @@
 #   - `systemctl reload` reloads (status.reloads counts it);
 #   - `systemctl stop` ends it cleanly (exit status 0, STOP marker last in the event log);
 #   - a broken configuration fails the start with exit 78 and is not restarted over and
-#     over (RestartPreventExitStatus=78).
+#     over (RestartPreventExitStatus=78);
+#   - with [mqtt] added (the unit as installed), the service reaches a mosquitto inside the
+#     container: status `online`, the button's events, `offline` after the stop; the state
+#     file and the spool land in /var/lib/gpioirqd (StateDirectory=), owned by gpioirqd.
 # Usage: systemd_service_test.sh SOURCE_DIR BUILD_DIR
 # Exit 4 (ctest: skipped, never passed) when this machine cannot run a container at all:
 # not root, or systemd-nspawn gives up before a systemd runs inside (under CI=true that is a
@@ -146,4 +149,61 @@ sleep 2
   fail "restarted after exit 78 (NRestarts $restarts -> $(show NRestarts))"
 journal_has "expected" || fail "the configuration error is not in the journal"
 echo "broken configuration: start failed with the error in the journal, no restart loop"
+
+# MQTT as a user adds it: [mqtt] in the configuration and nothing changed in the unit. A
+# mosquitto runs inside the container (its own network namespace: loopback only, so no
+# other test's broker is in the way); the service must reach it, say `online` (retained),
+# publish the button's events, and keep its state in /var/lib/gpioirqd as its own user.
+inside sh -c 'printf "listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\n" >/run/test-broker.conf'
+inside systemd-run --quiet --unit=test-broker -p DynamicUser=yes /usr/sbin/mosquitto -c /run/test-broker.conf ||
+  fail "could not start mosquitto inside the container"
+wait_for 10 "mosquitto listening on 127.0.0.1:1883" inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/1883'
+cat >"$config" <<'EOF'
+[daemon]
+log_dir = "/var/log/gpioirqd"
+socket_path = "/run/gpioirqd/control.sock"
+flush_interval_ms = 200
+state_dir = "/var/lib/gpioirqd"
+state_save_interval_ms = 1000
+
+[[chip]]
+name = "sim0"
+backend = "sim"
+
+[[counter]]
+name = "meter"
+chip = "sim0"
+line = 0
+sim_rate_hz = 50
+
+[[button]]
+name = "start"
+chip = "sim0"
+line = 2
+sim_rate_hz = 2
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+topic_prefix = "gpioirq/test"
+EOF
+inside systemctl reset-failed gpioirqd
+timeout 60 nsenter --target "$leader" --all -- systemctl start gpioirqd || fail "start with [mqtt] failed"
+# sub TOPIC: the first message on TOPIC within 10 s (a retained one at once).
+sub() { inside mosquitto_sub -h 127.0.0.1 -p 1883 -t "$1" -C 1 -W 10; }
+status_topic=$(sub gpioirq/test/status) || fail "nothing on gpioirq/test/status within 10 s"
+[[ $status_topic == online ]] || fail "gpioirq/test/status is '$status_topic', not online"
+event=$(sub gpioirq/test/start/events) || fail "no event on gpioirq/test/start/events within 10 s"
+seq=$(json_field seq <<<"$event") || fail "the event has no seq: $event"
+state_dir=$(inside stat -c '%U:%G %a' /var/lib/gpioirqd)
+[[ $state_dir == "gpioirqd:gpioirqd 750" ]] || fail "/var/lib/gpioirqd is '$state_dir', not gpioirqd:gpioirqd 750"
+saved() { [[ $(inside stat -c %U /var/lib/gpioirqd/state.json) == gpioirqd ]]; }
+wait_for 10 "the state file /var/lib/gpioirqd/state.json, owned by gpioirqd" saved
+spool=$(inside stat -c %U /var/lib/gpioirqd/mqtt) || fail "no spool directory /var/lib/gpioirqd/mqtt"
+[[ $spool == gpioirqd ]] || fail "/var/lib/gpioirqd/mqtt belongs to $spool"
+echo "with [mqtt]: status online, an event (seq $seq) on gpioirq/test/start/events; /var/lib/gpioirqd $state_dir with state.json and the spool"
+inside systemctl stop gpioirqd || fail "systemctl stop with [mqtt] failed"
+[[ $(show Result) == success ]] || fail "Result=$(show Result) after stop with [mqtt]"
+status_topic=$(sub gpioirq/test/status)
+[[ $status_topic == offline ]] || fail "after the stop gpioirq/test/status is '$status_topic', not offline"
+echo "stopped: status offline"
 echo "$name passed"
