@@ -28,12 +28,12 @@ namespace fs = std::filesystem;
 
 // Key lists double as the "did you mean" candidates, so keep them complete and in the order
 // of docs/CONFIGURATION.md.
+// clang-format off
 constexpr std::string_view daemon_keys[] = {
     "log_dir",   "socket_path",       "socket_group",         "rt_priority", "cpu",
     "mlock",     "flush_interval_ms", "rotate_size_mb",       "rotate_keep", "event_log_format",
     "log_edges", "ring_capacity",     "time_sync_interval_ms", "log_buffer_max_mb",
     "loop_priority", "loop_spin_us", "state_dir", "state_save_interval_ms"};
-// clang-format off
 constexpr std::string_view mqtt_keys[] = {
     "url", "ca_file", "cert_file", "key_file", "client_id", "username", "password_file",
     "topic_prefix", "qos", "keepalive_s", "state_interval_ms", "rate_limit_ms",

@@ -58,10 +58,10 @@ struct EventEntry {
 };
 
 enum class GapReason : std::uint8_t {
-  kernel_fifo,  // the kernel's line-event FIFO overflowed (seqno jump)
-  ring_full,    // the RT thread found the edge ring full
-  imu_overrun,  // IMU samples lost (RingIO full, read errors, missed ticks)
-  log_full,     // the log's own bounded buffer refused records (disk too slow or failing)
+  kernel_fifo,      // the kernel's line-event FIFO overflowed (seqno jump)
+  ring_full,        // the RT thread found the edge ring full
+  imu_overrun,      // IMU samples lost (RingIO full, read errors, missed ticks)
+  log_full,         // the log's own bounded buffer refused records (disk too slow or failing)
   mqtt_spool_full,  // the MQTT spool reached its cap and dropped its oldest messages
 };
 
@@ -106,7 +106,8 @@ struct MarkerEntry {
 std::string_view to_string(EdgeDirection e) noexcept;
 std::string_view to_string(GapReason r) noexcept;
 std::string_view to_string(GapUnit u) noexcept;
-std::string_view to_string(MarkerType t) noexcept;  // "START", "STOP", "RELOAD", "REOPEN", "RESTORE", "SET"
+std::string_view to_string(
+    MarkerType t) noexcept;  // "START", "STOP", "RELOAD", "REOPEN", "RESTORE", "SET"
 
 // Reads CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_MONOTONIC and pairs the realtime reading
 // with the midpoint of the two monotonic ones.
