@@ -95,7 +95,10 @@ struct EncoderConfig {
   int div = 1;                // reported position = counts / div
   std::optional<std::int64_t> min, max;
   RangeMode mode = RangeMode::clamp;  // at min/max when both are set
-  double sim_rate_hz = 0;             // sim chip only: edges per second generated; 0 = none
+  // Each new position also as a `detent` occurrence (the MQTT events topic, monitor
+  // clients); off: positions are state only (the MQTT state topic, coalesced).
+  bool detent_events = false;
+  double sim_rate_hz = 0;  // sim chip only: edges per second generated; 0 = none
   SourcePlace place;
 
   bool operator==(const EncoderConfig&) const = default;

@@ -17,8 +17,8 @@ namespace {
 // The keys double as the "did you mean" candidates, so keep them complete and in the order
 // of docs/CONFIGURATION.md.
 constexpr std::string_view encoder_keys[] = {
-    "name", "chip", "a",   "b",    "bias",       "active_low", "clock", "counts_per_period",
-    "div",  "min",  "max", "mode", "sim_rate_hz"};
+    "name", "chip", "a",   "b",    "bias",          "active_low", "clock", "counts_per_period",
+    "div",  "min",  "max", "mode", "detent_events", "sim_rate_hz"};
 constexpr std::string_view mode_names[] = {"wrap", "clamp"};
 constexpr RangeMode mode_values[] = {RangeMode::wrap, RangeMode::clamp};
 
@@ -49,6 +49,7 @@ std::shared_ptr<const config::DeviceSettings> parse_encoder_config(config::Devic
   assign(e.mode, r.choice("mode", mode_names, mode_values));
   if (e.mode == RangeMode::wrap && !(e.min && e.max))
     r.fail("mode", "\"wrap\" needs both 'min' and 'max'");
+  assign(e.detent_events, r.boolean("detent_events"));
   r.sim_rate(chip, e.sim_rate_hz, 10'000'000);
   return std::make_shared<const config::SettingsOf<config::EncoderConfig>>(std::move(e));
 }

@@ -109,6 +109,7 @@ void EncoderDevice::on_edge(const gpio::EdgeRecord& r, std::size_t /*line_index*
                  name(), bound);
   }
   if (r.value != last_logged_) {
+    const std::int64_t previous = last_logged_;
     last_logged_ = r.value;
     sinks::DeviceEvent ev;
     ev.ts_ns = r.timestamp_ns;
@@ -118,6 +119,18 @@ void EncoderDevice::on_edge(const gpio::EdgeRecord& r, std::size_t /*line_index*
     ev.value = sinks::EventValue::integer(r.value);
     ev.value2 = sinks::EventValue::real(rt_.encoder.velocity(r.timestamp_ns));
     out().emit(ev, [&](nlohmann::json& f) { f["value"] = r.value; });
+    if (settings_.detent_events) {
+      // The same step as an occurrence: MQTT sends each one on the events topic (spooled,
+      // in order) instead of coalescing positions into the state topic. No row: the
+      // position row above is the record.
+      ev.event = "detent";
+      ev.cls = sinks::EventClass::occurrence;
+      ev.row = sinks::DeviceEvent::Row::none;
+      out().emit(ev, [&](nlohmann::json& f) {
+        f["value"] = r.value;
+        f["previous"] = previous;
+      });
+    }
   }
 }
 

@@ -129,6 +129,7 @@ TEST_CASE("keys left out take their documented defaults", "[config][defaults]") 
   CHECK_FALSE(e.min);
   CHECK_FALSE(e.max);
   CHECK(e.mode == RangeMode::clamp);
+  CHECK_FALSE(e.detent_events);
   CHECK(e.line == LineSettings{});
   CHECK(e.sim_rate_hz == 0);
 
@@ -221,6 +222,7 @@ div = 4
 min = -5
 max = 5
 mode = "wrap"
+detent_events = true
 
 [[button]]
 name = "door"

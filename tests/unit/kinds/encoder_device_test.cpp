@@ -352,6 +352,41 @@ TEST_CASE("the encoder logs each new position, and how far it may be off after a
   CHECK(rig.ctx.recorded.named("position").size() == 2);
 }
 
+TEST_CASE("with detent_events each new position is also a detent occurrence, without a row",
+          "[kinds][encoder]") {
+  config::EncoderConfig c = x4();
+  c.counts_per_period = 1;  // four quarter steps per position
+  c.detent_events = GENERATE(false, true);
+  Rig rig(c);
+  rig.ctx.recorded.live_all = true;
+  Shaft shaft;
+  for (int i = 0; i < 8; ++i) rig.feed(shaft.step(true));   // positions 1, 2
+  for (int i = 0; i < 4; ++i) rig.feed(shaft.step(false));  // back to 1
+  const auto positions = rig.ctx.recorded.named("position");
+  REQUIRE(positions.size() == 3);
+  const auto detents = rig.ctx.recorded.named("detent");
+  if (!c.detent_events) {
+    CHECK(detents.empty());
+    return;
+  }
+  REQUIRE(detents.size() == 3);
+  const std::int64_t expected[][2] = {{1, 0}, {2, 1}, {1, 2}};  // value, previous
+  for (std::size_t i = 0; i < 3; ++i) {
+    const kinds_test::RecordedEvent& d = detents[i];
+    CHECK(d.cls == sinks::EventClass::occurrence);
+    CHECK(d.row == sinks::DeviceEvent::Row::none);
+    CHECK(d.live);
+    CHECK(d.ts_ns == positions[i].ts_ns);
+    REQUIRE(d.fields.has_value());
+    CHECK(*d.fields == nlohmann::json{{"value", expected[i][0]}, {"previous", expected[i][1]}});
+  }
+  // Each detent right after its position row, in order.
+  std::vector<std::string> order;
+  for (const auto& e : rig.ctx.recorded.events) order.push_back(e.event);
+  CHECK(order ==
+        std::vector<std::string>{"position", "detent", "position", "detent", "position", "detent"});
+}
+
 TEST_CASE("encoder status, metrics, summary and reset", "[kinds][encoder]") {
   Rig rig(x4());
   Shaft shaft;
