@@ -113,7 +113,7 @@ const BadFile bad_files[] = {
      "x.toml:9:21: encoder 'k'.counts_per_period: expected 1, 2 or 4, found 3"},
     {"detent_events not a boolean",
      GPIO_CHIP "[[encoder]]\nname = \"k\"\nchip = \"gpio0\"\na = 1\nb = 2\ndetent_events = 1\n",
-     "x.toml:9:17: encoder 'k'.detent_events: expected a boolean, found an integer"},
+     "x.toml:9:17: encoder 'k'.detent_events: expected a boolean (true or false), found an integer"},
     {"I2C address shown in hex",
      "[[imu]]\nname = \"i\"\ni2c_bus = \"/dev/i2c-1\"\ntrigger = \"timer\"\naddress = 0x80\n",
      "x.toml:5:11: imu 'i'.address: expected an integer from 0x8 to 0x77, found 0x80"},
