@@ -92,6 +92,16 @@ if [[ -n $imu_file ]]; then
   echo "== first frames of $imu_file (gpioirqctl decode)"
   # sed reads to the end: `head` would close the pipe early, and under pipefail the
   # decoder's SIGPIPE would end the demo with 141 once the file outgrows a pipe buffer.
-  "$ctl" decode "$imu_file" | sed -n '1,5p'
+  # Exit 6 = decoded, but frames are missing: on a busy machine the simulated IMU can
+  # overrun, and the daemon has already counted and reported those frames as lost (its
+  # warning above). That is the loss accounting working, shown to the user, not a failure.
+  decode_rc=0
+  "$ctl" decode "$imu_file" | sed -n '1,5p' || decode_rc=$?
+  if ((decode_rc == 6)); then
+    echo "(the decoder found frames missing: the daemon counted them as lost, see its warning)"
+  elif ((decode_rc != 0)); then
+    echo "demo: gpioirqctl decode $imu_file failed (exit $decode_rc)" >&2
+    exit "$decode_rc"
+  fi
 fi
 echo "demo done: logs in $logdir"
