@@ -11,8 +11,10 @@
 #     pulses and position) and MQTT spool (the broker is unreachable: the reader keeps every
 #     byte the writer spooled, a record it could not read would be cut off, and counts them);
 #   - the writer's own gpioirqctl talks to the reader daemon over the control socket.
-# The cross build's programs run through binfmt_misc (qemu-user).
-# Usage: files_test.sh WRITER_GPIOIRQD WRITER_GPIOIRQCTL READER_GPIOIRQD READER_GPIOIRQCTL
+# The cross build's programs run through binfmt_misc (qemu-user). qemu-user has no io_uring,
+# so a cross build's gpioirqd runs only on a real kernel of its architecture; with READER_GPIOIRQD
+# "-" only the reader's gpioirqctl reads (decode), which runs under qemu-user too.
+# Usage: files_test.sh WRITER_GPIOIRQD WRITER_GPIOIRQCTL READER_GPIOIRQD|- READER_GPIOIRQCTL
 set -euo pipefail
 writer_daemon=$1 writer_ctl=$2 reader_daemon=$3 reader_ctl=$4
 
@@ -126,6 +128,11 @@ done
 if awk '{exit !($1 > 5)}' /proc/uptime; then
   awk -F, '$1 == "EDGE" && $2 + 0 < 4294967296 {bad++} END {exit bad > 0}' "$dir/log/events.csv" ||
     fail "EDGE rows with a ts_ns below 2^32 in events.csv"
+fi
+
+if [[ $reader_daemon == - ]]; then
+  echo "cross files passed (the reader's gpioirqctl decode only)"
+  exit 0
 fi
 
 # The saved totals, as the writer wrote them.
