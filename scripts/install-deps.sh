@@ -137,9 +137,10 @@ newest_version() {  # package:arch [suite]
 unpacked_version() {  # arch package: the version unpacked into the cache, "" if none
   cat "$cross_cache/$1/.unpacked/$2" 2>/dev/null || true
 }
-# The version the cache should hold: libcatch2-dev only exists (as Catch2 3) in backports.
+# The version the cache should hold: on Debian 12 libcatch2-dev (Catch2 3) is only in
+# bookworm-backports.
 wanted_unpacked_version() {  # arch package
-  if [[ $2 == libcatch2-dev ]]; then
+  if ((use_backports)) && [[ $2 == libcatch2-dev ]]; then
     newest_version "$2:$1" bookworm-backports
   else
     newest_version "$2:$1"
