@@ -76,8 +76,8 @@ summary+=("asan build: $((SECONDS - started)) s")
 
 # The cross builds (cmake/toolchains/): what the tests need and nothing else (no
 # benchmarks, fuzz targets, VM tests or man pages), at -O2 without debug info: the
-# compiler's time is what these builds cost, and -g doubles it (docs/TESTING.md has the
-# numbers); -O1 would be cheaper still, but GCC 12 then reports false maybe-uninitialized
+# compiler's time is what these builds cost, and -g adds a third to it (docs/TESTING.md
+# has the numbers); -O1 would be cheaper still, but GCC 12 then reports false maybe-uninitialized
 # errors (std::optional<double> in lib/kinds/pwm_in, arm64) that -O2, the level of every
 # other build, does not. NDEBUG as in the other builds. Each
 # knows the native build, whose gpioirqd and gpioirqctl read the files the cross build's
