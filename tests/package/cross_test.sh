@@ -5,8 +5,9 @@
 #   1. scripts/package.sh --arch ARCH builds gpioirqd_<version>_ARCH.deb (dpkg-buildpackage
 #      -a ARCH, profiles cross and nocheck) and lints it (lintian: no errors).
 #   2. The .deb says Architecture: ARCH, and every ELF file in it (and in its -dbgsym) is
-#      ARCH's: ELF class, machine, ABI flags (armhf: hard-float EABI5) and the dynamic
-#      loader a Debian system of ARCH has (/lib/ld-linux-aarch64.so.1, ld-linux-armhf.so.3).
+#      ARCH's: ELF class, machine, ABI flags (armhf: hard-float EABI5, ARMv7, VFP arguments)
+#      and the dynamic loader a Debian system of ARCH has (/lib/ld-linux-aarch64.so.1,
+#      ld-linux-armhf.so.3).
 #   3. Depends names, for every shared library the programs need (their DT_NEEDED), the
 #      package of ARCH that holds it here (dh_shlibdeps looked at ARCH's libraries, not the
 #      build machine's), and systemd.
@@ -91,6 +92,12 @@ for elf in "${elves[@]}"; do
   if [[ $elf == "$root"/* ]]; then
     interp=$(readelf -l "$elf" | sed -nE 's/.*Requesting program interpreter: ([^]]+)].*/\1/p')
     [[ $interp == "$loader" ]] || fail "${elf#"$root"} asks for the loader '$interp', not $loader"
+    # armhf is Debian's ARMv7 with VFP arguments (docs/INSTALL.md: not for ARMv6 boards).
+    if [[ $arch == armhf ]]; then
+      attributes=$(readelf -A "$elf")
+      { grep -qE 'Tag_CPU_arch: v7$' <<<"$attributes" && grep -qF 'Tag_ABI_VFP_args: VFP registers' <<<"$attributes"; } ||
+        fail "${elf#"$root"} is not ARMv7 with VFP arguments: $(grep -E 'Tag_CPU_arch:|VFP_args' <<<"$attributes")"
+    fi
     programs+=("$elf")
   fi
 done
