@@ -182,11 +182,37 @@ std::optional<TaskSched> IrqReader::irq_thread(int irq) const {
   return task(*found);
 }
 
+std::map<int, int> IrqReader::irq_thread_pids() const {
+  std::map<int, int> pids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path("proc"), ec)) {
+    const auto pid = to_number<int>(entry.path().filename().string());
+    if (!pid) continue;
+    const auto comm = read_text(entry.path().string() + "/comm");
+    if (!comm || comm->rfind("irq/", 0) != 0) continue;
+    const std::size_t dash = comm->find('-', 4);
+    if (dash == std::string::npos) continue;
+    const auto irq = to_number<int>(std::string_view(*comm).substr(4, dash - 4));
+    if (!irq) continue;
+    const auto [it, added] = pids.emplace(*irq, *pid);
+    if (!added && *pid < it->second) it->second = *pid;
+  }
+  return pids;
+}
+
 LineIrq IrqReader::refresh(const IrqDesc& desc) const {
   LineIrq line;
   line.desc = desc;
   line.effective_affinity = effective_affinity(desc.irq);
   line.thread = irq_thread(desc.irq);
+  return line;
+}
+
+LineIrq IrqReader::refresh(const IrqDesc& desc, const std::map<int, int>& pids) const {
+  LineIrq line;
+  line.desc = desc;
+  line.effective_affinity = effective_affinity(desc.irq);
+  if (const auto it = pids.find(desc.irq); it != pids.end()) line.thread = task(it->second);
   return line;
 }
 

@@ -11,6 +11,7 @@
 // path is below a root directory so that the parsing is tested on fixture trees.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -70,8 +71,12 @@ class IrqReader {
   // nullopt when none or more than one IRQ fits (`why` says which).
   std::optional<LineIrq> find_line_irq(std::string_view consumer, std::uint32_t offset,
                                        const std::set<int>& taken, std::string& why) const;
-  // The facts of a known IRQ again (its thread may have been moved or re-prioritised).
+  // Every irq/<N>-… thread: IRQ number -> pid (the lowest if several), one scan of /proc.
+  std::map<int, int> irq_thread_pids() const;
+  // The facts of a known IRQ again (its thread may have been moved or re-prioritised);
+  // with `pids` from irq_thread_pids(), many lines cost one scan of /proc.
   LineIrq refresh(const IrqDesc& desc) const;
+  LineIrq refresh(const IrqDesc& desc, const std::map<int, int>& pids) const;
 
  private:
   std::string path(std::string_view rel) const;

@@ -64,6 +64,13 @@ TEST_CASE("an IRQ's thread is found by its comm irq/N-, not irq/N1-", "[irqinfo]
   REQUIRE(t451);
   CHECK(t451->pid == 4510);
   CHECK_FALSE(board.irq_thread(48));
+  const auto pids = board.irq_thread_pids();
+  CHECK(pids ==
+        std::map<int, int>{{24, 50}, {45, 812}, {46, 813}, {47, 900}, {49, 1100}, {451, 4510}});
+  const auto again = board.refresh(board.irqs()[1], pids);
+  REQUIRE(again.thread);
+  CHECK(again.thread->pid == 812);
+  CHECK(again.effective_affinity == std::set<int>{0});
   CHECK(board.effective_affinity(45) == std::set<int>{0});
   CHECK(board.effective_affinity(47) == std::set<int>{});
   CHECK_FALSE(board.effective_affinity(999));
