@@ -21,12 +21,34 @@ check() {
   if "$@"; then echo "ok: $_what"; else fail "$_what"; fi
 }
 
-# need_bin NAME...: skip the scenario when a binary is not in the initramfs.
+# need_bin NAME...: skip the scenario when a binary is not in the initramfs (`which`: the
+# injectors below are also shell functions).
 need_bin() {
   for _b in "$@"; do
-    command -v "$_b" >/dev/null 2>&1 || skip "$_b is not in the initramfs"
+    which "$_b" >/dev/null 2>&1 || skip "$_b is not in the initramfs"
   done
 }
+
+# ---- CPUs ----------------------------------------------------------------------------
+# The guests have 2 vCPUs (qemu -smp 2), like a small board. The injectors (edge_train,
+# pwm_train) run on INJECT_CPU (default 0) and the daemon's RT thread on RT_CPU (default 1,
+# daemon_config's `cpu`). An injector beside the RT thread, or unpinned, is held off its
+# vCPU and gpio-sim's IRQ thread with it: the kernel then merges edges into one event before
+# any reader sees them (docs/RELIABILITY.md), and a scenario could not tell how many it sent.
+VM_CPUS=$(nproc)
+INJECT_CPU=${INJECT_CPU-0}  # empty: unpinned
+RT_CPU=${RT_CPU:-1}
+
+# inject CMD...: CMD pinned to INJECT_CPU (unpinned when it is empty or not in this guest).
+inject() {
+  if [ -n "$INJECT_CPU" ] && [ "$INJECT_CPU" -lt "$VM_CPUS" ]; then
+    taskset "$(printf '%x' $((1 << INJECT_CPU)))" "$@"
+  else
+    command "$@"
+  fi
+}
+edge_train() { inject edge_train "$@"; }
+pwm_train() { inject pwm_train "$@"; }
 
 # kv KEY < text: prints the value of the first KEY=value word.
 kv() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" | head -n1; }
@@ -167,7 +189,8 @@ poll_until() {
 # daemon_config NAME [DAEMON_KEY=VALUE...]: a fresh directory /tmp/gpioirqd-NAME for one
 # daemon (DAEMON_DIR), its config file DAEMON_CONF beginning with a [daemon] table as a real
 # install has it (RT priority 80, mlock, CSV event log, edges logged) plus the given keys,
-# logs in DAEMON_LOGS, the socket exported as GPIOIRQ_SOCKET (gpioirqctl's default).
+# logs in DAEMON_LOGS, the socket exported as GPIOIRQ_SOCKET (gpioirqctl's default), and on a
+# guest with 2 CPUs or more the RT thread on RT_CPU (`cpu = -1` leaves it to the daemon).
 # Append [[chip]] and device tables to DAEMON_CONF afterwards.
 daemon_config() {
   DAEMON_DIR="/tmp/gpioirqd-$1"; shift
@@ -181,10 +204,16 @@ daemon_config() {
     echo "[daemon]"
     echo "log_dir = \"$DAEMON_LOGS\""
     echo "socket_path = \"$GPIOIRQ_SOCKET\""
-    for _kv in "rt_priority = 80" "mlock = true" "event_log_format = \"csv\"" "log_edges = true"; do
+    _defaults='rt_priority = 80|mlock = true|event_log_format = "csv"|log_edges = true'
+    [ "$VM_CPUS" -ge 2 ] && _defaults="$_defaults|cpu = $RT_CPU"
+    _ifs=$IFS; IFS='|'
+    for _kv in $_defaults; do
+      IFS=$_ifs
       # a key given by the caller replaces the default
       case " $* " in *" ${_kv%% *}="*|*" ${_kv%% *} ="*) ;; *) echo "$_kv" ;; esac
+      IFS='|'
     done
+    IFS=$_ifs
     for _kv in "$@"; do echo "$_kv"; done
     echo
   } > "$DAEMON_CONF"
