@@ -71,7 +71,10 @@ for d in ca cb; do
   check "$d: SCHED_FIFO 50 in status and in /proc/$pid/stat (policy $(echo "$pstat" | cut -d' ' -f39), priority $(echo "$pstat" | cut -d' ' -f38))" \
     [ "$(jget /tmp/s1.json "lines[device=$d].irq_thread_policy")" = fifo -a "$(jget /tmp/s1.json "lines[device=$d].irq_thread_priority")" = 50 \
       -a "$(echo "$pstat" | cut -d' ' -f39)" = 1 -a "$(echo "$pstat" | cut -d' ' -f38)" = 50 ]
-  eval "IRQ_$d=$irq PID_$d=$pid"
+  case $d in
+    ca) IRQ_ca=$irq PID_ca=$pid ;;
+    cb) IRQ_cb=$irq PID_cb=$pid ;;
+  esac
 done
 check "the two lines have different IRQs ($IRQ_ca, $IRQ_cb)" [ "$IRQ_ca" != "$IRQ_cb" ]
 
@@ -88,7 +91,8 @@ check "rt.cpu -1 while the IRQ threads may run on every CPU ($(jget /tmp/s1.json
   [ "$(jget /tmp/s1.json rt.cpu)" = -1 -a "$(jget /tmp/s1.json rt.irq_cpus)" = "" ]
 
 # Hold both IRQ threads to CPU 0 (what a board's IRQ affinity does) and reload.
-taskset -p 1 "$PID_ca" > /dev/null && taskset -p 1 "$PID_cb" > /dev/null || fail "taskset -p 1 on the IRQ threads"
+taskset -p 1 "$PID_ca" > /dev/null || fail "taskset -p 1 on ca's IRQ thread"
+taskset -p 1 "$PID_cb" > /dev/null || fail "taskset -p 1 on cb's IRQ thread"
 gpioirqctl reload > /dev/null || fail "gpioirqctl reload"
 ctl_json /tmp/s2.json status
 echo "after taskset: rt.cpu $(jget /tmp/s2.json rt.cpu), placement '$(jget /tmp/s2.json rt.placement)', irq_cpus '$(jget /tmp/s2.json rt.irq_cpus)'"

@@ -56,10 +56,10 @@ for run in 1 2 3; do
   out=$(edge_train -r 0 -n "$N" "$PULL") || fail "edge_train run $run"
   total=$((total + N))
   got=$(settled_edges)
-  ctl_json /tmp/status$run.json status
-  ctl_json /tmp/counters$run.json counters
+  ctl_json /tmp/status"$run".json status
+  ctl_json /tmp/counters"$run".json counters
   echo "run $run (injector on CPU $INJECT_CPU): $out; edges read $got of $total," \
-    "irq thread last on CPU $(jget /tmp/status$run.json 'lines[device=c].irq_thread_last_cpu')"
+    "irq thread last on CPU $(jget /tmp/status"$run".json 'lines[device=c].irq_thread_last_cpu')"
   verdicts="$verdicts $run:$got:$total"
   total=$got  # the next run counts from what was read
 done
@@ -82,9 +82,9 @@ done
 for v in $verdicts; do
   run=${v%%:*}; v=${v#*:}; got=${v%%:*}; want=${v#*:}
   check "run $run: $want of $want edges read ($got), kernel_lost 0, ring_dropped 0" \
-    [ "$got" = "$want" -a "$(jget /tmp/status$run.json 'lines[device=c].kernel_lost')" = 0 \
-      -a "$(jget /tmp/status$run.json 'lines[device=c].ring_dropped')" = 0 ]
-  check "run $run: the counter counted $want" [ "$(jget /tmp/counters$run.json 'counters[name=c].count')" = "$want" ]
+    [ "$got" = "$want" -a "$(jget /tmp/status"$run".json 'lines[device=c].kernel_lost')" = 0 \
+      -a "$(jget /tmp/status"$run".json 'lines[device=c].ring_dropped')" = 0 ]
+  check "run $run: the counter counted $want" [ "$(jget /tmp/counters"$run".json 'counters[name=c].count')" = "$want" ]
 done
 daemon_stop
 s=$(edge_summary c)
