@@ -44,6 +44,40 @@ std::uint64_t clock_ns(clockid_t id) noexcept {
 }
 
 constexpr std::uint64_t kMs = 1'000'000;
+// Reading /proc and /sys for the lines' IRQ threads costs a scan of every process: a
+// status query does it at most this often.
+constexpr std::uint64_t kIrqRefreshNs = 3000 * kMs;
+
+// A line's IRQ in status: flat fields, so that `gpioirqctl status` shows them as columns.
+void add_irq_fields(nlohmann::json& line, const LineIrqState& s) {
+  if (!s.irq) {
+    line["irq"] = nullptr;
+    line["irq_note"] = s.note;
+    return;
+  }
+  const irqinfo::LineIrq& irq = *s.irq;
+  line["irq"] = irq.desc.irq;
+  line["irq_chip"] = irq.desc.chip_name;
+  // null, not "", when unknown or empty (a controller that does not route it): an empty
+  // cell would shift the columns of the status table for scripts that split on blanks.
+  line["irq_effective_affinity"] =
+      irq.effective_affinity && !irq.effective_affinity->empty()
+          ? nlohmann::json(irqinfo::format_cpu_list(*irq.effective_affinity))
+          : nlohmann::json();
+  if (irq.thread) {
+    line["irq_thread"] = irq.thread->comm;
+    line["irq_thread_pid"] = irq.thread->pid;
+    line["irq_thread_policy"] = irq.thread->policy;
+    line["irq_thread_priority"] = irq.thread->rt_priority;
+    line["irq_thread_cpus"] = irqinfo::format_cpu_list(irq.thread->allowed_cpus);
+    line["irq_thread_last_cpu"] = irq.thread->last_cpu;
+    line["irq_note"] = nullptr;
+  } else {
+    line["irq_thread"] = nullptr;
+    line["irq_note"] = "no irq/" + std::to_string(irq.desc.irq) +
+                       "- thread in /proc (a non-threaded IRQ, or not allowed to look)";
+  }
+}
 
 // A message about [mqtt] that says so once.
 std::string mqtt_message(std::string_view what) {
@@ -321,10 +355,23 @@ void Daemon::request_lines(kinds::Device& d) {
     if (routes_.size() <= id) {
       routes_.resize(id + 1u);
       line_info_.resize(id + 1u);
+      line_irq_.resize(id + 1u);
     }
     routes_[id] = Route{&d, i};
     line_info_[id] = LineInfo{d.name(), std::string(request->lines[i].second), chip.name,
                               offsets[i], settings.clock};
+    LineIrqState& irq = line_irq_[id];
+    irq = LineIrqState{};
+    if (chip.backend == config::Backend::gpiod) {
+      // Right after the request, while its IRQs are the only new ones with our label at
+      // these offsets (irqs_taken() sets aside those of the lines requested before).
+      irq.irq = irqinfo::IrqReader().find_line_irq(gpio::kConsumerLabel, offsets[i], irqs_taken(),
+                                                   irq.note);
+      if (!irq.irq)
+        spdlog::info("{}: IRQ of line {} not found: {}", d.name(), offsets[i], irq.note);
+    } else {
+      irq.note = "sim_chip";  // one word: scripts split the status table on blanks
+    }
   }
 }
 
@@ -481,7 +528,87 @@ void Daemon::drain_pending() {
 
 void Daemon::start_ingest() {
   for_each_device([](kinds::Device& d) { d.before_rt_start(); });
+  place_rt_thread();
+  const int cpu_before = granted_.cpu;
   ingest_->start();
+  granted_.cpu = ingest_->granted().cpu;
+  // A reload or a device back may move the RT thread (the IRQ threads moved): the io
+  // workers follow. At the first start run() does it, after the loop's priority.
+  if (io_workers_placed_ && granted_.cpu != cpu_before) keep_io_workers_off_rt_cpu();
+}
+
+std::set<int> Daemon::irqs_taken() const {
+  std::set<int> taken;
+  for (std::size_t id = 0; id < line_irq_.size(); ++id)
+    if (routes_[id].device && line_irq_[id].irq) taken.insert(line_irq_[id].irq->desc.irq);
+  return taken;
+}
+
+void Daemon::refresh_line_irqs() const {
+  irq_refreshed_ns_ = clock_ns(CLOCK_MONOTONIC);
+  const irqinfo::IrqReader reader;
+  if (irqs_taken().empty()) return;
+  const auto pids = reader.irq_thread_pids();
+  for (std::size_t id = 0; id < line_irq_.size(); ++id)
+    if (routes_[id].device && line_irq_[id].irq)
+      line_irq_[id].irq = reader.refresh(line_irq_[id].irq->desc, pids);
+}
+
+std::set<int> Daemon::irq_thread_cpus() const {
+  const auto online = irqinfo::IrqReader().online_cpus().value_or(std::set<int>{});
+  std::set<int> cpus;
+  for (std::size_t id = 0; id < line_irq_.size(); ++id)
+    if (routes_[id].device && line_irq_[id].irq)
+      for (int cpu : irqinfo::confined_cpus(*line_irq_[id].irq, online)) cpus.insert(cpu);
+  return cpus;
+}
+
+std::string Daemon::irq_cpu_risk() const {
+  const int cpu = cfg_.daemon.cpu;
+  if (cpu < 0) return {};
+  const auto online = irqinfo::IrqReader().online_cpus().value_or(std::set<int>{});
+  std::string lines;
+  for (std::size_t id = 0; id < line_irq_.size(); ++id) {
+    if (!routes_[id].device || !line_irq_[id].irq || !line_irq_[id].irq->thread) continue;
+    if (!irqinfo::confined_cpus(*line_irq_[id].irq, online).count(cpu)) continue;
+    const auto& t = *line_irq_[id].irq->thread;
+    lines += (lines.empty() ? "" : ", ") + line_info_[id].device + "/" + line_info_[id].role +
+             " (" + t.comm + ", " + t.policy + " " + std::to_string(t.rt_priority) + ")";
+  }
+  if (lines.empty()) return {};
+  return "daemon.cpu = " + std::to_string(cpu) + " is where the IRQ threads of " + lines +
+         " must run: while the RT thread runs there they wait, and the kernel merges the edges "
+         "that come meanwhile into one event before any reader sees them (not counted as "
+         "lost); leave cpu unset or choose a CPU outside " +
+         irqinfo::format_cpu_list(irq_thread_cpus());
+}
+
+void Daemon::place_rt_thread() {
+  // Before each RT start (start, reload, a device back): the lines' IRQ threads may have
+  // been moved since (irq affinity, taskset), and lines may have come or gone.
+  refresh_line_irqs();
+  const auto online = irqinfo::IrqReader().online_cpus().value_or(std::set<int>{});
+  const std::set<int> irq_cpus = irq_thread_cpus();
+  if (cfg_.daemon.cpu >= 0) {
+    rt_placement_ = "daemon.cpu";
+    ingest_->set_rt_cpu(cfg_.daemon.cpu);
+    if (const std::string risk = irq_cpu_risk(); !risk.empty()) spdlog::warn("{}", risk);
+    return;
+  }
+  const bool any_irq = std::any_of(line_irq_.begin(), line_irq_.end(),
+                                   [](const LineIrqState& s) { return s.irq.has_value(); });
+  const int cpu = irqinfo::default_rt_cpu(irq_cpus, online);
+  ingest_->set_rt_cpu(cpu);
+  if (cpu >= 0)
+    rt_placement_ = "off CPU " + irqinfo::format_cpu_list(irq_cpus) + " where the IRQ threads run";
+  else if (!any_irq)
+    rt_placement_ = "any CPU: no GPIO IRQ found";
+  else if (online.size() < 2)
+    rt_placement_ = "any CPU: one CPU online";
+  else if (irq_cpus.empty())
+    rt_placement_ = "any CPU: the IRQ threads may run on every CPU";
+  else
+    rt_placement_ = "any CPU: the IRQ threads are held to every CPU";
 }
 
 void Daemon::on_wake() {
@@ -617,6 +744,7 @@ int Daemon::run(const RunOptions& options) {
   granted_.refused += mlock.refused;
   apply_loop_priority();
   keep_io_workers_off_rt_cpu();
+  io_workers_placed_ = true;
   loop_->set_spin_before_sleep(cfg_.daemon.loop_spin_us);
   if (!granted_.refused.empty()) {
     std::string refused = granted_.refused;
@@ -871,24 +999,29 @@ void Daemon::reload() {
 
 nlohmann::json Daemon::status() const {
   const std::uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  if (now - irq_refreshed_ns_ >= kIrqRefreshNs) refresh_line_irqs();
   nlohmann::json lines = nlohmann::json::array();
   for (std::size_t id = 0; id < routes_.size(); ++id) {
     if (!routes_[id].device) continue;
     const auto& c = ingest_->counters(static_cast<std::uint16_t>(id));
     const auto& info = line_info_[id];
-    lines.push_back({{"device", info.device},
-                     {"role", info.role},
-                     {"chip", info.chip},
-                     {"offset", info.offset},
-                     {"edges", c.edges.load()},
-                     {"kernel_lost", c.kernel_lost.load()},
-                     {"ring_dropped", c.ring_dropped.load()},
-                     {"last_ts_ns", c.last_timestamp_ns.load()}});
+    nlohmann::json line = {{"device", info.device},
+                           {"role", info.role},
+                           {"chip", info.chip},
+                           {"offset", info.offset},
+                           {"edges", c.edges.load()},
+                           {"kernel_lost", c.kernel_lost.load()},
+                           {"ring_dropped", c.ring_dropped.load()},
+                           {"last_ts_ns", c.last_timestamp_ns.load()}};
+    add_irq_fields(line, id < line_irq_.size() ? line_irq_[id] : LineIrqState{});
+    lines.push_back(std::move(line));
   }
   nlohmann::json rt = {
       {"priority", granted_.priority},   {"cpu", granted_.cpu},
       {"mlocked", granted_.mlocked},     {"io_workers_off_rt_cpu", io_workers_off_rt_cpu_},
-      {"loop_priority", loop_priority_}, {"refused", granted_.refused}};
+      {"loop_priority", loop_priority_}, {"refused", granted_.refused},
+      {"placement", rt_placement_},      {"irq_cpus", irqinfo::format_cpu_list(irq_thread_cpus())},
+      {"irq_cpu_risk", irq_cpu_risk()}};
   nlohmann::json loop_stats = {{"spin_us", loop_->spin_before_sleep_us()},
                                {"kernel_entries", loop_->kernel_entries()},
                                {"spins_found_work", loop_->spins_found_work()},

@@ -14,6 +14,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,7 @@
 #include "control/command_handler.hpp"
 #include "core/histogram.hpp"
 #include "gpio/ingest_thread.hpp"
+#include "irqinfo/irq_info.hpp"
 #include "kinds/device.hpp"
 #include "kinds/kind.hpp"
 #include "state/state_file.hpp"
@@ -60,6 +63,12 @@ struct RunOptions {
 };
 
 // A line as the loop knows it: which device, which role, where.
+// A line's kernel IRQ and its thread (irqinfo), or why it is not known.
+struct LineIrqState {
+  std::optional<irqinfo::LineIrq> irq;
+  std::string note;
+};
+
 struct LineInfo {
   std::string device;
   std::string role;  // "a", "b", "line", "data_ready"
@@ -141,6 +150,13 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   // Everything handed over reaches its file or GAP rows (flush tick, reload, stop).
   void drain_all_devices();
   void start_ingest();
+  // The IRQs of the lines (irqinfo): found after each request, re-read before each RT
+  // start and by status at most every kIrqRefreshNs.
+  std::set<int> irqs_taken() const;
+  void refresh_line_irqs() const;
+  std::set<int> irq_thread_cpus() const;  // where the lines' IRQ threads are held
+  void place_rt_thread();                 // picks the RT CPU before a start
+  std::string irq_cpu_risk() const;       // non-empty when daemon.cpu holds an IRQ thread
   void keep_io_workers_off_rt_cpu();
   void apply_loop_priority();
   // A wake decodes at most this many records before the loop serves its other work.
@@ -190,6 +206,9 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   std::vector<const kinds::Device*> rt_timer_added_;  // devices whose rt_timer() runs
   std::vector<Route> routes_;                         // by line id
   std::vector<LineInfo> line_info_;                   // by line id
+  mutable std::vector<LineIrqState> line_irq_;        // by line id; refreshed by status()
+  mutable std::uint64_t irq_refreshed_ns_ = 0;
+  std::string rt_placement_;  // why the RT thread is on its CPU (or on none)
   std::unique_ptr<loop::FlagWaiter> wake_waiter_;
   std::unique_ptr<loop::SignalSet> signals_;
   std::unique_ptr<loop::Timer> flush_timer_, watchdog_timer_, end_timer_, device_timer_;
@@ -207,7 +226,8 @@ class Daemon final : public control::CommandHandler, private kinds::DeviceContex
   std::map<std::string, std::uint64_t> moved_seen_ns_;  // log path -> when first found moved
   gpio::RtGranted granted_;
   bool io_workers_off_rt_cpu_ = false;
-  int loop_priority_ = 0;  // SCHED_FIFO priority the loop thread got; 0: as started
+  bool io_workers_placed_ = false;  // run() has placed them once
+  int loop_priority_ = 0;           // SCHED_FIFO priority the loop thread got; 0: as started
   bool mlock_done_ = false;
   std::unique_ptr<sinks::RunMarker> run_marker_;
   bool previous_run_unstopped_ = false;  // the previous run did not stop cleanly

@@ -87,7 +87,7 @@ GpiodSource::GpiodSource(const std::string& chip_path, const std::vector<LineReq
       request_([&] {
         gpiod::chip chip(chip_path);
         auto builder = chip.prepare_request();
-        builder.set_consumer("gpioirqd").set_event_buffer_size(event_buffer_size);
+        builder.set_consumer(kConsumerLabel).set_event_buffer_size(event_buffer_size);
         for (const auto& spec : lines) {
           gpiod::line_settings settings;
           settings.set_direction(gpiod::line::direction::INPUT)

@@ -16,6 +16,10 @@
 
 namespace gpioirq::gpio {
 
+// The consumer label of every line request: gpioinfo shows it, and gpiolib-cdev names each
+// line's IRQ action (and so its thread, irq/<N>-gpioirqd) after it.
+inline constexpr const char* kConsumerLabel = "gpioirqd";
+
 struct LineRequestSpec {
   std::uint32_t offset = 0;
   config::Bias bias = config::Bias::as_is;

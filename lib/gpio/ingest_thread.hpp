@@ -83,6 +83,8 @@ class IngestThread {
   void remove_timer(const RtTimerHook& timer);
 
   void start();
+  // The CPU the RT thread pins itself to at the next start() (-1: none).
+  void set_rt_cpu(int cpu) noexcept { request_.cpu = cpu; }
   void stop();
   // While stopped: offers GAP records the ring refused at the thread's last flush.
   // Returns true while some are still pending (drain the ring and call again).
@@ -100,7 +102,9 @@ class IngestThread {
   // Goes up by one each time the thread gives up on a source (see LineCounters::
   // source_error); the loop compares it with the value it last saw. The source stays in
   // the thread's tables, unpolled, until remove_source().
-  std::uint32_t sources_failed() const noexcept { return sources_failed_.load(std::memory_order_acquire); }
+  std::uint32_t sources_failed() const noexcept {
+    return sources_failed_.load(std::memory_order_acquire);
+  }
 
   // Benchmark hook (tests/bench/pipeline), null in the daemon: when set, called on the
   // RT thread each time its start-up is done (RT attributes applied, poll set built),

@@ -21,12 +21,56 @@ check() {
   if "$@"; then echo "ok: $_what"; else fail "$_what"; fi
 }
 
-# need_bin NAME...: skip the scenario when a binary is not in the initramfs.
+# need_bin NAME...: skip the scenario when a binary is not in the initramfs (`which`: the
+# injectors below are also shell functions).
 need_bin() {
   for _b in "$@"; do
-    command -v "$_b" >/dev/null 2>&1 || skip "$_b is not in the initramfs"
+    which "$_b" >/dev/null 2>&1 || skip "$_b is not in the initramfs"
   done
 }
+
+# ---- CPUs ----------------------------------------------------------------------------
+# The guests have 2 vCPUs (qemu -smp 2), like a small board. The injectors (edge_train,
+# pwm_train) run on INJECT_CPU (default 0) and the daemon's RT thread on RT_CPU (default 1,
+# daemon_config's `cpu`). An injector beside the RT thread, or unpinned, is held off its
+# vCPU and gpio-sim's IRQ thread with it: the kernel then merges edges into one event before
+# any reader sees them (docs/RELIABILITY.md), and a scenario could not tell how many it sent.
+VM_CPUS=$(nproc)
+INJECT_CPU=${INJECT_CPU-0}  # empty: unpinned
+RT_CPU=${RT_CPU:-1}
+
+# The gpio-sim IRQ threads (irq/N-… of an irq_sim IRQ) go with the injector: its write
+# raises the IRQ on its own CPU and the thread (SCHED_FIFO 50) can run there before the
+# injector's next write. Left free, the kernel wakes the thread on the CPU it last ran on,
+# where it may wait (for the RT thread, or for a vCPU a loaded host is not running): on a
+# busy build machine 200 edges at 2000/s were read as 2 without this, 200 with it.
+# pin_sim_irq_threads HEXMASK
+pin_sim_irq_threads() {
+  for _c in /proc/[0-9]*/comm; do
+    read -r _comm < "$_c" 2>/dev/null || continue
+    case "$_comm" in irq/*-*) ;; *) continue ;; esac
+    _irq=${_comm#irq/}
+    _irq=${_irq%%-*}
+    [ "$(cat /sys/kernel/irq/"$_irq"/chip_name 2>/dev/null)" = irq_sim ] || continue
+    _p=${_c#/proc/}
+    taskset -p "$1" "${_p%/comm}" > /dev/null 2>&1
+  done
+}
+
+# inject CMD...: CMD and the gpio-sim IRQ threads pinned to INJECT_CPU (all free when it is
+# empty or not in this guest).
+inject() {
+  if [ -n "$INJECT_CPU" ] && [ "$INJECT_CPU" -lt "$VM_CPUS" ]; then
+    _mask=$(printf '%x' $((1 << INJECT_CPU)))
+    pin_sim_irq_threads "$_mask"
+    taskset "$_mask" "$@"
+  else
+    pin_sim_irq_threads "$(printf '%x' $(((1 << VM_CPUS) - 1)))"
+    command "$@"
+  fi
+}
+edge_train() { inject edge_train "$@"; }
+pwm_train() { inject pwm_train "$@"; }
 
 # kv KEY < text: prints the value of the first KEY=value word.
 kv() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" | head -n1; }
@@ -167,7 +211,8 @@ poll_until() {
 # daemon_config NAME [DAEMON_KEY=VALUE...]: a fresh directory /tmp/gpioirqd-NAME for one
 # daemon (DAEMON_DIR), its config file DAEMON_CONF beginning with a [daemon] table as a real
 # install has it (RT priority 80, mlock, CSV event log, edges logged) plus the given keys,
-# logs in DAEMON_LOGS, the socket exported as GPIOIRQ_SOCKET (gpioirqctl's default).
+# logs in DAEMON_LOGS, the socket exported as GPIOIRQ_SOCKET (gpioirqctl's default), and on a
+# guest with 2 CPUs or more the RT thread on RT_CPU (`cpu = -1` leaves it to the daemon).
 # Append [[chip]] and device tables to DAEMON_CONF afterwards.
 daemon_config() {
   DAEMON_DIR="/tmp/gpioirqd-$1"; shift
@@ -181,10 +226,16 @@ daemon_config() {
     echo "[daemon]"
     echo "log_dir = \"$DAEMON_LOGS\""
     echo "socket_path = \"$GPIOIRQ_SOCKET\""
-    for _kv in "rt_priority = 80" "mlock = true" "event_log_format = \"csv\"" "log_edges = true"; do
+    _defaults='rt_priority = 80|mlock = true|event_log_format = "csv"|log_edges = true'
+    [ "$VM_CPUS" -ge 2 ] && _defaults="$_defaults|cpu = $RT_CPU"
+    _ifs=$IFS; IFS='|'
+    for _kv in $_defaults; do
+      IFS=$_ifs
       # a key given by the caller replaces the default
       case " $* " in *" ${_kv%% *}="*|*" ${_kv%% *} ="*) ;; *) echo "$_kv" ;; esac
+      IFS='|'
     done
+    IFS=$_ifs
     for _kv in "$@"; do echo "$_kv"; done
     echo
   } > "$DAEMON_CONF"
