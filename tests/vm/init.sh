@@ -11,6 +11,10 @@
 export PATH=/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin
 export HOME=/root
 
+# An image for a foreign architecture comes with busybox and /bin/sh only (make-initramfs.sh
+# cannot run that busybox to link its applets): link them now, before the first applet is used.
+[ -e /bin/mount ] || /bin/busybox --install -s /bin
+
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null

@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Builds the gzip cpio initramfs every VM scenario boots.
 #
-#   tests/vm/make-initramfs.sh -o OUT.cpio.gz [-m MODULES_DIR] [-s SCENARIO_DIR]
-#                              [-f SRC:DEST]... [BINARY...]
+#   tests/vm/make-initramfs.sh -o OUT.cpio.gz [-a x86_64|arm64] [-b BUSYBOX] [-L LIBDIR]...
+#                              [-m MODULES_DIR] [-s SCENARIO_DIR] [-f SRC:DEST]... [BINARY...]
 #
 # Contents: busybox-static with its applet symlinks in /bin; tests/vm/init.sh as
 # /init; SCENARIO_DIR/*.sh (default tests/vm/scenarios) in /scenarios; each BINARY in
-# /usr/local/bin (dynamic ones with the shared libraries ldd names and the dynamic loader, at
-# their host paths); MODULES_DIR/*.ko in /lib/modules (e.g. i2c-stub.ko from build-kernel.sh);
+# /usr/local/bin (dynamic ones with their shared libraries and the dynamic loader);
+# MODULES_DIR/*.ko in /lib/modules (e.g. i2c-stub.ko from build-kernel.sh);
 # extra files SRC copied to DEST. The archive is written atomically (temp file + rename).
+#
+# -a x86_64 (default, the host's own architecture): busybox is the host's static one (or -b),
+#    applets linked here; libraries are what ldd names, at their host paths.
+# -a arm64 (foreign binaries, which cannot be run here): -b names Debian's arm64 busybox-static
+#    (tests/vm/arm64-userland.sh), whose applets /init links at boot; libraries are found
+#    without running anything: each ELF's NEEDED entries (readelf), recursively, looked up in
+#    each -L LIBDIR, then /usr/lib/aarch64-linux-gnu and /lib/aarch64-linux-gnu, and put in
+#    /lib/aarch64-linux-gnu; the program interpreter goes to the path the binaries name.
+#    Every BINARY must be an AArch64 ELF.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,19 +25,35 @@ out=""
 modules=""
 scenarios="$here/scenarios"
 extras=()
-while getopts "o:m:s:f:h" opt; do
+arch=x86_64
+busybox="${GPIOIRQ_BUSYBOX:-}"
+lib_dirs=()
+while getopts "o:a:b:L:m:s:f:h" opt; do
   case "$opt" in
     o) out="$OPTARG" ;;
+    a) arch="$OPTARG" ;;
+    b) busybox="$OPTARG" ;;
+    L) lib_dirs+=("$OPTARG") ;;
     m) modules="$OPTARG" ;;
     s) scenarios="$OPTARG" ;;
     f) extras+=("$OPTARG") ;;
-    *) sed -n '2,12p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    *) sed -n '2,22p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 [[ -n "$out" ]] || { echo "make-initramfs: -o OUT is required" >&2; exit 2; }
+case "$arch" in
+  x86_64) ;;
+  arm64)
+    multiarch=aarch64-linux-gnu
+    elf_machine=AArch64
+    strip_tool=aarch64-linux-gnu-strip
+    lib_dirs+=("/usr/lib/$multiarch" "/lib/$multiarch")
+    [[ -n "$busybox" ]] || { echo "make-initramfs: -a arm64 needs -b BUSYBOX (an arm64 busybox-static)" >&2; exit 2; }
+    ;;
+  *) echo "make-initramfs: unknown -a '$arch' (x86_64 or arm64)" >&2; exit 2 ;;
+esac
 
-busybox="${GPIOIRQ_BUSYBOX:-}"
 if [[ -z "$busybox" ]]; then
   for b in /bin/busybox /usr/bin/busybox; do
     # ldd fails on a static binary ("not a dynamic executable").
@@ -36,6 +61,7 @@ if [[ -z "$busybox" ]]; then
   done
 fi
 [[ -n "$busybox" ]] || { echo "make-initramfs: no static busybox (install busybox-static)" >&2; exit 1; }
+[[ -x "$busybox" ]] || { echo "make-initramfs: busybox $busybox is not an executable" >&2; exit 1; }
 
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
@@ -45,15 +71,32 @@ chmod 0755 "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,lib/modules,proc,sys,dev,tmp,run,root,etc,scenarios}
 chmod 1777 "$root/tmp"
 
-# `busybox --install -s DIR` links every applet flat into DIR, pointing at busybox's resolved
-# host path (e.g. /usr/bin/busybox), so the binary goes to that same path in the image.
-# (One process instead of hundreds of `ln`: forks are slow on a busy build machine.)
-bb_real="$(readlink -f "$busybox")"
-mkdir -p "$root$(dirname "$bb_real")"
-install -m 0755 "$busybox" "$root$bb_real"
-[[ -e "$root/bin/busybox" ]] || ln -s "$bb_real" "$root/bin/busybox"
-"$busybox" --install -s "$root/bin" 2>/dev/null || true
-[[ -e "$root/bin/sh" && -e "$root/bin/reboot" ]] || { echo "make-initramfs: busybox --install failed" >&2; exit 1; }
+# Prints the ELF machine of a file (e.g. "AArch64", "Advanced Micro Devices X86-64"), or
+# nothing when it is not an ELF file.
+elf_machine_of() {
+  LC_ALL=C readelf -h "$1" 2>/dev/null | sed -nE 's/^ *Machine: *(.*)$/\1/p'
+}
+
+if [[ "$arch" == x86_64 ]]; then
+  # `busybox --install -s DIR` links every applet flat into DIR, pointing at busybox's resolved
+  # host path (e.g. /usr/bin/busybox), so the binary goes to that same path in the image.
+  # (One process instead of hundreds of `ln`: forks are slow on a busy build machine.)
+  bb_real="$(readlink -f "$busybox")"
+  mkdir -p "$root$(dirname "$bb_real")"
+  install -m 0755 "$busybox" "$root$bb_real"
+  [[ -e "$root/bin/busybox" ]] || ln -s "$bb_real" "$root/bin/busybox"
+  "$busybox" --install -s "$root/bin" 2>/dev/null || true
+  [[ -e "$root/bin/sh" && -e "$root/bin/reboot" ]] || { echo "make-initramfs: busybox --install failed" >&2; exit 1; }
+else
+  # A foreign busybox cannot run here: only /bin/sh is linked now, /init (init.sh) runs
+  # `/bin/busybox --install -s /bin` first thing in the guest.
+  [[ "$(elf_machine_of "$busybox")" == "$elf_machine" ]] ||
+    { echo "make-initramfs: $busybox is not an $elf_machine ELF binary" >&2; exit 1; }
+  ! LC_ALL=C readelf -l "$busybox" | grep -q 'program interpreter' ||
+    { echo "make-initramfs: $busybox is not static (want busybox-static)" >&2; exit 1; }
+  install -m 0755 "$busybox" "$root/bin/busybox"
+  ln -s busybox "$root/bin/sh"
+fi
 
 # Copies a host file to the same path in the image, following symlinks.
 copy_host_path() {
@@ -63,16 +106,56 @@ copy_host_path() {
   cp -L "$src" "$root$src"
 }
 
+# Foreign ELF files: copies the shared libraries FILE needs (NEEDED entries, recursively) into
+# /lib/MULTIARCH of the image, and its program interpreter to the path FILE names.
+declare -A foreign_done=()
+copy_foreign_needs() {
+  local file="$1" interp lib dir found
+  interp="$(LC_ALL=C readelf -l "$file" | sed -nE 's/.*\[Requesting program interpreter: (\/[^]]+)\]/\1/p')"
+  if [[ -n "$interp" && ! -e "$root$interp" ]]; then
+    found=""
+    for dir in "${lib_dirs[@]}"; do
+      [[ -e "$dir/$(basename "$interp")" ]] && { found="$dir/$(basename "$interp")"; break; }
+    done
+    [[ -n "$found" ]] || { echo "make-initramfs: $file: no program interpreter $interp in ${lib_dirs[*]}" >&2; exit 1; }
+    mkdir -p "$root$(dirname "$interp")"
+    cp -L "$found" "$root$interp"
+  fi
+  while read -r lib; do
+    [[ -n "${foreign_done[$lib]:-}" ]] && continue
+    foreign_done[$lib]=1
+    found=""
+    for dir in "${lib_dirs[@]}"; do
+      [[ -e "$dir/$lib" ]] && { found="$dir/$lib"; break; }
+    done
+    [[ -n "$found" ]] || { echo "make-initramfs: $file needs $lib, which is in none of ${lib_dirs[*]}" >&2; exit 1; }
+    [[ "$(elf_machine_of "$found")" == "$elf_machine" ]] ||
+      { echo "make-initramfs: $found is not an $elf_machine library" >&2; exit 1; }
+    mkdir -p "$root/lib/$multiarch"
+    [[ -e "$root/lib/$multiarch/$lib" ]] || cp -L "$found" "$root/lib/$multiarch/$lib"
+    copy_foreign_needs "$found"
+  done < <(LC_ALL=C readelf -d "$file" | sed -nE 's/.*\(NEEDED\).*\[(.+)\]$/\1/p')
+}
+
 for bin in "$@"; do
   [[ -x "$bin" ]] || { echo "make-initramfs: not an executable: $bin" >&2; exit 1; }
-  install -m 0755 "$bin" "$root/usr/local/bin/$(basename "$bin")"
-  # Debug info only slows the VM's unpacking of the archive.
-  strip --strip-debug "$root/usr/local/bin/$(basename "$bin")" 2>/dev/null || true
-  # ldd prints "name => /path (addr)" for libraries and "/path (addr)" for the loader;
-  # static binaries print "not a dynamic executable" (ldd then exits 1).
-  while read -r lib; do
-    copy_host_path "$lib"
-  done < <( (ldd "$bin" 2>/dev/null || true) | sed -nE 's#^\s*(\S+ => )?(/\S+) \(0x[0-9a-f]+\)$#\2#p')
+  dest_bin="$root/usr/local/bin/$(basename "$bin")"
+  if [[ "$arch" == x86_64 ]]; then
+    install -m 0755 "$bin" "$dest_bin"
+    # Debug info only slows the VM's unpacking of the archive.
+    strip --strip-debug "$dest_bin" 2>/dev/null || true
+    # ldd prints "name => /path (addr)" for libraries and "/path (addr)" for the loader;
+    # static binaries print "not a dynamic executable" (ldd then exits 1).
+    while read -r lib; do
+      copy_host_path "$lib"
+    done < <( (ldd "$bin" 2>/dev/null || true) | sed -nE 's#^\s*(\S+ => )?(/\S+) \(0x[0-9a-f]+\)$#\2#p')
+  else
+    [[ "$(elf_machine_of "$bin")" == "$elf_machine" ]] ||
+      { echo "make-initramfs: $bin is not an $elf_machine ELF binary (-a $arch)" >&2; exit 1; }
+    install -m 0755 "$bin" "$dest_bin"
+    "$strip_tool" --strip-debug "$dest_bin" 2>/dev/null || true
+    copy_foreign_needs "$bin"
+  fi
 done
 
 if [[ -n "$modules" ]]; then
