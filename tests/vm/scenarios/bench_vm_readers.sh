@@ -119,9 +119,9 @@ echo "gpioirqd idle: $(((c1 - c0) / 2000)) us CPU per second"
 
 irq_status() {
   ctl_json /tmp/st.json status
-  set -- $(json_get -f /tmp/st.json 'lines[device=pulses].edges' 'lines[device=pulses].kernel_lost' \
-    'lines[device=pulses].ring_dropped')
-  IRQ_EDGES=$1; IRQ_KLOST=$2; IRQ_RDROP=$3
+  json_get -f /tmp/st.json 'lines[device=pulses].edges' 'lines[device=pulses].kernel_lost' \
+    'lines[device=pulses].ring_dropped' > /tmp/st.vals || fail "status has no line counts for pulses"
+  { read -r IRQ_EDGES; read -r IRQ_KLOST; read -r IRQ_RDROP; } < /tmp/st.vals
 }
 irq_trial() { # RATE N
   gpioirqctl reset pulses > /dev/null || fail "gpioirqctl reset pulses"
@@ -141,12 +141,13 @@ irq_trial() { # RATE N
     [ "$rounds" -ge 10 ] && break
   done
   ctl_json /tmp/lat.json latency pulses
-  set -- "$1" "$2" $(json_get -f /tmp/lat.json 'latency[name=pulses].p50_ns' 'latency[name=pulses].p99_ns' \
-    'latency[name=pulses].max_ns')
-  read=$((IRQ_EDGES - e0)); lost=$((IRQ_KLOST - k0 + IRQ_RDROP - r0))
+  json_get -f /tmp/lat.json 'latency[name=pulses].p50_ns' 'latency[name=pulses].p99_ns' \
+    'latency[name=pulses].max_ns' > /tmp/lat.vals || fail "gpioirqctl latency has no row for pulses"
+  { read -r p50; read -r p99; read -r max; } < /tmp/lat.vals
+  got=$((IRQ_EDGES - e0)); lost=$((IRQ_KLOST - k0 + IRQ_RDROP - r0))
   # The daemon counts every kernel FIFO loss (kernel_lost) from the line_seqno gaps itself.
-  record gpioirqd "$1" "$ACHIEVED" "$2" "$read" "$lost" $((IRQ_KLOST - k0)) $(($2 - read - lost)) \
-    $((c1 - c0)) "$3" "$4" "$5"
+  record gpioirqd "$1" "$ACHIEVED" "$2" "$got" "$lost" $((IRQ_KLOST - k0)) $(($2 - got - lost)) \
+    $((c1 - c0)) "$p50" "$p99" "$max"
 }
 
 mon_trial() { # RATE N
