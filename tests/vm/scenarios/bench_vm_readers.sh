@@ -205,6 +205,16 @@ for rate in $RATES; do
     t=$((t + 1))
   done
 done
+# Where gpioirqd's CPU went over the whole run: utime + stime per live thread (10 ms ticks
+# are fine over a minute); the rest is threads that have ended (io_uring workers come and go).
+ticks_ms() { awk '{ sub(/.*\) /, ""); printf "%d", ($12 + $13) * 10 }' "$1"; }
+split="total $(ticks_ms /proc/"$DAEMON_PID"/stat) ms"
+live=0
+for t in /proc/"$DAEMON_PID"/task/*; do
+  ms=$(ticks_ms "$t/stat"); live=$((live + ms))
+  split="$split, $(cat "$t/comm") $ms ms"
+done
+echo "gpioirqd CPU over the run: $split, ended threads $(($(ticks_ms /proc/"$DAEMON_PID"/stat) - live)) ms"
 daemon_stop
 es=$(edge_summary pulses)
 echo "gpioirqd event log: $es"
