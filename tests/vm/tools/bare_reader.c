@@ -18,8 +18,9 @@
  * at the end one line
  *   bare_reader events=N lost=L reads=R cpu_ns=C samples=.. p50_ns=.. p99_ns=.. max_ns=..
  * with cpu_ns the process CPU time (CLOCK_PROCESS_CPUTIME_ID, exact to the scheduler's ns)
- * from just before the first read to the end. SIGTERM or SIGINT end it early (the figures
- * are still printed). Exit 0, 1 on an error, 2 on bad usage.
+ * from just before the first read to the end. SIGTERM or SIGINT end it early: it takes
+ * the events the kernel still holds, without waiting for more, and prints the figures.
+ * Exit 0, 1 on an error, 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -167,6 +168,33 @@ out:
 	return request;
 }
 
+struct tally {
+	unsigned long long seen, lost, reads;
+	unsigned long next_line_seqno;
+};
+
+/* One blocking read of up to READ_BATCH events, stamped as soon as it returns; the number
+ * read, or -1 (errno set). */
+static int read_batch(struct gpiod_line_request *request, struct gpiod_edge_event_buffer *events,
+		      struct latency_samples *samples, struct tally *t)
+{
+	const int n = gpiod_line_request_read_edge_events(request, events, READ_BATCH);
+	if (n < 0)
+		return -1;
+	const int64_t now = clock_now_ns(CLOCK_MONOTONIC);
+	++t->reads;
+	for (int i = 0; i < n; ++i) {
+		struct gpiod_edge_event *ev = gpiod_edge_event_buffer_get_event(events, (unsigned long)i);
+		const unsigned long line_seqno = gpiod_edge_event_get_line_seqno(ev);
+		if (line_seqno > t->next_line_seqno)
+			t->lost += line_seqno - t->next_line_seqno;
+		t->next_line_seqno = line_seqno + 1;
+		latency_samples_add(samples, now, gpiod_edge_event_get_timestamp_ns(ev));
+		++t->seen;
+	}
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -201,34 +229,25 @@ int main(int argc, char **argv)
 	printf("bare_reader ready\n");
 	fflush(stdout);
 
-	unsigned long long seen = 0, lost = 0, reads = 0;
-	unsigned long next_line_seqno = 1; /* the kernel numbers a request's events from 1 */
+	struct tally tally = { .next_line_seqno = 1 }; /* the kernel numbers a request's events from 1 */
 	int rc = 0;
 	const int64_t cpu_start = clock_now_ns(CLOCK_PROCESS_CPUTIME_ID);
-	while (!stop_requested && (o.count == 0 || seen + lost < (unsigned long long)o.count)) {
-		const int n = gpiod_line_request_read_edge_events(request, events, READ_BATCH);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+	while (!stop_requested && (o.count == 0 || tally.seen + tally.lost < (unsigned long long)o.count)) {
+		const int n = read_batch(request, events, &samples, &tally);
+		if (n < 0 && errno != EINTR) {
 			fprintf(stderr, "bare_reader: read: %s\n", strerror(errno));
 			rc = 1;
 			break;
 		}
-		const int64_t now = clock_now_ns(CLOCK_MONOTONIC);
-		++reads;
-		for (int i = 0; i < n; ++i) {
-			struct gpiod_edge_event *ev = gpiod_edge_event_buffer_get_event(events, (unsigned long)i);
-			const unsigned long line_seqno = gpiod_edge_event_get_line_seqno(ev);
-			if (line_seqno > next_line_seqno)
-				lost += line_seqno - next_line_seqno;
-			next_line_seqno = line_seqno + 1;
-			latency_samples_add(&samples, now, gpiod_edge_event_get_timestamp_ns(ev));
-			++seen;
-		}
 	}
+	/* Stopped by a signal: what the kernel still holds was delivered before it, take it too. */
+	while (stop_requested && rc == 0 && gpiod_line_request_wait_edge_events(request, 0) > 0)
+		if (read_batch(request, events, &samples, &tally) <= 0)
+			break;
 	const int64_t cpu_ns = clock_now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
 
-	printf("bare_reader events=%llu lost=%llu reads=%llu cpu_ns=%lld ", seen, lost, reads, (long long)cpu_ns);
+	printf("bare_reader events=%llu lost=%llu reads=%llu cpu_ns=%lld ", tally.seen, tally.lost, tally.reads,
+	       (long long)cpu_ns);
 	latency_samples_print(stdout, &samples);
 	printf("\n");
 	gpiod_line_request_release(request);
