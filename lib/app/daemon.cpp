@@ -629,11 +629,15 @@ void Daemon::drain_all_devices() {
 }
 
 void Daemon::drain(std::size_t max_records) {
-  const std::uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
-  const std::uint64_t now_real = clock_ns(CLOCK_REALTIME);
   std::size_t taken = 0;
   for (;;) {
     const std::size_t n = ingest_->ring().pop_batch(drain_buffer_);
+    if (n == 0) break;
+    // The clocks are read once per batch, after it left the ring, so that the latency
+    // (kernel timestamp to the loop holding the record) is never counted short, also for
+    // records the RT thread pushed while this drain was running.
+    const std::uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
+    const std::uint64_t now_real = clock_ns(CLOCK_REALTIME);
     for (std::size_t i = 0; i < n; ++i) dispatch(drain_buffer_[i], now_mono, now_real);
     records_dispatched_ += n;
     taken += n;
