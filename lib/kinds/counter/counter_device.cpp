@@ -136,7 +136,7 @@ void CounterDevice::on_flush(std::uint64_t now_mono) {
   ev.live = false;
   ev.event = "count";
   ev.value = sinks::EventValue::integer(static_cast<std::int64_t>(pulses));
-  ev.value2 = sinks::EventValue::real(value());
+  ev.value2 = sinks::EventValue::real(value_of(pulses));
   out().emit(ev, nullptr);
   ev.event = "frequency";
   ev.value = sinks::EventValue::real(counter_.frequency(now_mono));
@@ -145,10 +145,11 @@ void CounterDevice::on_flush(std::uint64_t now_mono) {
 }
 
 nlohmann::json CounterDevice::status(std::uint64_t now) const {
+  const std::uint64_t pulses = count();
   nlohmann::json s = {{"name", name()},
-                      {"count", count()},
+                      {"count", pulses},
                       {"frequency_hz", counter_.frequency(now)},
-                      {"value", value()},
+                      {"value", value_of(pulses)},
                       {"rate", counter_.rate(now)},
                       {"unit", settings_.unit},
                       {"lost", state.gaps_kernel + state.gaps_ring}};
@@ -175,8 +176,9 @@ std::string CounterDevice::summary(std::uint64_t now) const {
 }
 
 nlohmann::json CounterDevice::published_state(std::uint64_t now) const {
-  return {{"value", value()},
-          {"count", count()},
+  const std::uint64_t pulses = count();
+  return {{"value", value_of(pulses)},
+          {"count", pulses},
           {"frequency_hz", counter_.frequency(now)},
           {"unit", settings_.unit}};
 }
@@ -213,9 +215,10 @@ void CounterDevice::reset() {
 
 nlohmann::json CounterDevice::save_state() const {
   // value and unit for the reader of the file; a restore uses pulses and value_offset.
-  return {{"pulses", count()},
+  const std::uint64_t pulses = count();
+  return {{"pulses", pulses},
           {"value_offset", value_offset_},
-          {"value", value()},
+          {"value", value_of(pulses)},
           {"unit", settings_.unit}};
 }
 

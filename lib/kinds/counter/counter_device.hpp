@@ -72,8 +72,11 @@ class CounterDevice final : public Device {
   std::uint64_t count() const noexcept {
     return rt_.rt_pulses.load(std::memory_order_relaxed) - reset_base_ + pulse_offset_;
   }
-  double value() const noexcept {
-    return static_cast<double>(count()) * settings_.scale + value_offset_;
+  double value() const noexcept { return value_of(count()); }
+  // The value of a count read once: a reply that shows both must compute them from one
+  // read, or a pulse the RT thread counts in between makes them disagree.
+  double value_of(std::uint64_t pulses) const noexcept {
+    return static_cast<double>(pulses) * settings_.scale + value_offset_;
   }
   std::uint64_t bounces() const noexcept { return rt_.rt_bounces.load(std::memory_order_relaxed); }
   const devices::PulseCounter& counter() const noexcept { return counter_; }
