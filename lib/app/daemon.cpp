@@ -279,6 +279,14 @@ void Daemon::stop_mqtt() {
     return s.value("state", std::string()) == "connected" &&
            (s.value("spooled", std::uint64_t{0}) > 0 || s.value("in_flight", std::uint64_t{0}) > 0);
   });
+  // The final states next, acknowledged before the DISCONNECT: the library sends QoS 1
+  // messages beyond its in-flight window only as acknowledgements come back, and drops what
+  // it still holds at a disconnect (seen: a counter's last state missing behind 300 buttons').
+  mqtt_sink_->publish_final_states();
+  pump_while([](const nlohmann::json& s) {
+    return s.value("state", std::string()) == "connected" &&
+           s.value("published", std::uint64_t{0}) > s.value("acknowledged", std::uint64_t{0});
+  });
   mqtt_sink_->stop();
   pump_while(
       [](const nlohmann::json& s) { return s.value("state", std::string()) != "disconnected"; });

@@ -448,6 +448,7 @@ struct MqttSink::Impl {
   std::vector<int> acked_while_sending;  // ids acknowledged inside publish()
   std::uint64_t health_seq = 0;
   bool started = false;
+  bool final_states_published = false;  // by publish_final_states(), for stop()
 
   std::string last_error;  // the sink's own (spool); the client's is separate
   std::uint64_t events = 0;
@@ -473,9 +474,18 @@ void MqttSink::start() {
   s.client.start();
 }
 
+void MqttSink::publish_final_states() {
+  Impl& s = *impl_;
+  if (!s.connected()) return;
+  s.publish_all_states();
+  s.publish_health();
+  s.pump();
+  s.final_states_published = true;
+}
+
 void MqttSink::stop() {
   Impl& s = *impl_;
-  if (s.connected()) {
+  if (s.connected() && !s.final_states_published) {
     s.publish_all_states();
     s.publish_health();
     s.pump();

@@ -75,6 +75,11 @@ class MqttSink final : public sinks::EventSink {
   void start();
   // Final state topics and health, `offline`, a clean disconnect; the spool synced. What
   // is not acknowledged stays in the spool for the next run.
+  // The stop's first half: every device's final state and the health message, handed to
+  // the library now, so the caller can run the loop until the broker acknowledged them
+  // (libmosquitto holds QoS 1 messages beyond its in-flight window back, and a DISCONNECT
+  // would drop those). stop() does not publish them again.
+  void publish_final_states();
   void stop();
   // The spool's fdatasync: called at the event log's flush interval.
   void sync();
