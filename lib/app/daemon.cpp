@@ -285,7 +285,7 @@ void Daemon::stop_mqtt() {
   mqtt_sink_->publish_final_states();
   pump_while([](const nlohmann::json& s) {
     return s.value("state", std::string()) == "connected" &&
-           s.value("published", std::uint64_t{0}) > s.value("acknowledged", std::uint64_t{0});
+           s.value("in_flight", std::uint64_t{0}) > 0;
   });
   mqtt_sink_->stop();
   pump_while(

@@ -469,6 +469,7 @@ void MqttSink::start() {
   Impl& s = *impl_;
   if (s.started) return;
   s.started = true;
+  s.final_states_published = false;
   s.change_timer.start_periodic(std::uint64_t{s.cfg.state_interval_ms} * kNsPerMs);
   s.health_timer.start_periodic(std::uint64_t{s.cfg.health_interval_ms} * kNsPerMs);
   s.client.start();
@@ -476,7 +477,7 @@ void MqttSink::start() {
 
 void MqttSink::publish_final_states() {
   Impl& s = *impl_;
-  if (!s.connected()) return;
+  if (!s.connected() || s.final_states_published) return;
   s.publish_all_states();
   s.publish_health();
   s.pump();
@@ -485,11 +486,7 @@ void MqttSink::publish_final_states() {
 
 void MqttSink::stop() {
   Impl& s = *impl_;
-  if (s.connected() && !s.final_states_published) {
-    s.publish_all_states();
-    s.publish_health();
-    s.pump();
-  }
+  publish_final_states();
   s.started = false;
   s.turn_timer.cancel();
   s.state_timer.cancel();

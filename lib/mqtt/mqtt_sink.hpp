@@ -73,13 +73,13 @@ class MqttSink final : public sinks::EventSink {
   // Resolves the broker's host name off the loop thread if it is one, then connects and
   // keeps reconnecting.
   void start();
-  // Final state topics and health, `offline`, a clean disconnect; the spool synced. What
-  // is not acknowledged stays in the spool for the next run.
   // The stop's first half: every device's final state and the health message, handed to
   // the library now, so the caller can run the loop until the broker acknowledged them
   // (libmosquitto holds QoS 1 messages beyond its in-flight window back, and a DISCONNECT
-  // would drop those). stop() does not publish them again.
+  // would drop those). Once per run; stop() calls it if the caller did not.
   void publish_final_states();
+  // Final state topics and health (publish_final_states), `offline`, a clean disconnect;
+  // the spool synced. What is not acknowledged stays in the spool for the next run.
   void stop();
   // The spool's fdatasync: called at the event log's flush interval.
   void sync();
