@@ -116,6 +116,7 @@ int GpiodSource::read_events(std::span<RawEdge> out) noexcept {
       out[i].global_seqno = static_cast<std::uint32_t>(ev.global_seqno());
       out[i].rising = ev.type() == gpiod::edge_event::event_type::RISING_EDGE;
     }
+    order_by_request_seqno(out.first(n));
     return static_cast<int>(n);
   } catch (const std::system_error& e) {
     return -e.code().value();

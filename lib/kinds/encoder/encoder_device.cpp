@@ -34,10 +34,28 @@ bool EncoderRt::on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edg
   auto bump = [](std::atomic<std::uint64_t>& c, std::uint64_t by) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   };
-  if (last_global_seqno != 0 && edge.global_seqno != last_global_seqno + 1) {
-    // Edges of this request were dropped, on either line: each may have moved the shaft
-    // one quarter step.
-    bump(uncertainty, edge.global_seqno - last_global_seqno - 1);
+  // Signed: on a multi-core kernel the request's seqno (taken in the hard IRQ handler) can
+  // reach the FIFO out of order, since each line's IRQ thread queues its own edge.
+  const auto ahead = static_cast<std::int32_t>(edge.global_seqno - last_global_seqno);
+  if (last_global_seqno != 0 && ahead <= 0) {
+    // A late edge: it was counted as possibly lost when the seqno jumped over it (its
+    // quarter step is in the uncertainty already). Its type still tells its line's level
+    // if no later edge of that line has: a line's own edges always come in order.
+    bool& lvl = line == line_a ? level_a : level_b;
+    bool& known = line == line_a ? known_a : known_b;
+    if (!known) {
+      lvl = level;
+      known = true;
+      if (known_a && known_b) encoder.resync(level_a, level_b);
+    }
+    bump(late, 1);
+    value = encoder.position();
+    return true;
+  }
+  if (last_global_seqno != 0 && ahead != 1) {
+    // Edges of this request were dropped (or are late), on either line: each may have
+    // moved the shaft one quarter step.
+    bump(uncertainty, static_cast<std::uint64_t>(ahead) - 1);
     bump(resyncs, 1);
     known_a = known_b = false;
   }
@@ -144,6 +162,7 @@ nlohmann::json EncoderDevice::status(std::uint64_t now) const {
           {"invalid", e.invalid_transitions()},
           {"lost", state.gaps_kernel + state.gaps_ring},
           {"resyncs", rt_.resyncs.load(std::memory_order_relaxed)},
+          {"late", rt_.late.load(std::memory_order_relaxed)},
           {"position_error_bound", rt_.position_error_bound()}};
 }
 

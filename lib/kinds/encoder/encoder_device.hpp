@@ -47,6 +47,7 @@ struct EncoderRt final : gpio::RtLineHook {
   // Written by the RT thread, read by the loop.
   std::atomic<std::uint64_t> uncertainty{0};  // quarter steps the position may be off by
   std::atomic<std::uint64_t> resyncs{0};      // gaps after which levels were re-learnt
+  std::atomic<std::uint64_t> late{0};         // edges that came after a later seqno
 
   // The levels read from the chip, before the ingest thread runs (no edge is queued yet
   // that they could be ahead of). A fresh request's seqnos start at 1 again.
