@@ -12,7 +12,7 @@ dev=$(sim_dev simE bank0)
 mkfifo /tmp/mon
 # --idle-timeout: if gpiomon misses edges (its kernel FIFO is the default 16 events) it would
 # wait forever for the Nth; this ends it soon after the train instead.
-timeout 60 gpiomon --banner --idle-timeout 5s -c "$dev" -e both -n "$N" -F '%o %E %S' 0 > /tmp/mon 2>&1 &
+on_reader_cpu timeout 60 gpiomon --banner --idle-timeout 5s -c "$dev" -e both -n "$N" -F '%o %E %S' 0 > /tmp/mon 2>&1 &
 mon=$!
 exec 3< /tmp/mon
 # The banner comes after the request, so edges injected from here on are all seen.

@@ -70,6 +70,15 @@ inject() {
   fi
 }
 edge_train() { inject edge_train "$@"; }
+# on_reader_cpu CMD...: a reader that is no RT thread (gpiomon) on RT_CPU, off the
+# injector's CPU where the SCHED_FIFO IRQ threads would keep it from reading.
+on_reader_cpu() {
+  if [ "$VM_CPUS" -gt 1 ] && [ "$RT_CPU" -lt "$VM_CPUS" ]; then
+    taskset "$(printf '%x' $((1 << RT_CPU)))" "$@"
+  else
+    "$@"
+  fi
+}
 pwm_train() { inject pwm_train "$@"; }
 
 # kv KEY < text: prints the value of the first KEY=value word.
