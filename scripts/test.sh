@@ -4,8 +4,8 @@
 # and host test again under ASan+UBSan, the fuzz targets (corpus and regression replay, then
 # GPIOIRQ_FUZZ_SECONDS of libFuzzer a target, default 60), the unit tests built for arm64
 # and for armhf and run under qemu-user (labels arm64, armhf; those that need io_uring
-# cannot run there), and the real-kernel tests in a qemu VM (label vm). Exits non-zero if
-# anything failed.
+# cannot run there), and the real-kernel tests in qemu VMs: x86_64 (label vm) and arm64
+# (label vm-arm64), each with 2 vCPUs. Exits non-zero if anything failed.
 # docs/TESTING.md has the tiers.
 #   scripts/test.sh                 everything
 #   scripts/test.sh -L unit         only some ctest labels (passed on to ctest)
@@ -82,18 +82,20 @@ summary+=("asan build: $((SECONDS - started)) s")
 # other build, does not. NDEBUG as in the other builds. Each
 # knows the native build, whose gpioirqd and gpioirqctl read the files the cross build's
 # write and the other way round (tests/cross).
-cross_build() {  # build dir, toolchain file, label
-  local dir=$1 toolchain=$2 label=$3 started=$SECONDS
+cross_build() {  # build dir, toolchain file, label, VM tests ON/OFF
+  local dir=$1 toolchain=$2 label=$3 vm=$4 started=$SECONDS
   echo "== $label build ($dir)"
   cmake -S . -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$toolchain.cmake" \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
     -DGPIOIRQ_EXTRA_TEST_LABEL="$label" -DGPIOIRQ_NATIVE_BUILD_DIR="$build" \
-    -DGPIOIRQ_BENCHMARKS=OFF -DGPIOIRQ_VM_TESTS=OFF -DGPIOIRQ_MANPAGES=OFF >/dev/null
+    -DGPIOIRQ_BENCHMARKS=OFF -DGPIOIRQ_VM_TESTS="$vm" -DGPIOIRQ_MANPAGES=OFF >/dev/null
   cmake --build "$dir" -j"$jobs"
   summary+=("$label build: $((SECONDS - started)) s")
 }
-cross_build "$arm64" aarch64-linux-gnu arm64
-cross_build "$armhf" arm-linux-gnueabihf armhf
+# The arm64 build also makes the arm64 VM's tests (label vm-arm64: the same scenarios as
+# the x86 guest's, on the arm64 kernel under qemu-system-aarch64).
+cross_build "$arm64" aarch64-linux-gnu arm64 ON
+cross_build "$armhf" arm-linux-gnueabihf armhf OFF
 
 started=$SECONDS
 echo "== libFuzzer build of the fuzz targets, clang-14 ($fuzz)"
@@ -143,12 +145,11 @@ echo "== arm64 tests under qemu-aarch64"
 run_ctest "$arm64" "arm64" -j"$jobs" -L '^arm64$' -LE "$cross_excluded" -E "$cross_excluded_tests" "$@"
 echo "== armhf tests under qemu-arm"
 run_ctest "$armhf" "armhf" -j"$jobs" -L '^armhf$' -LE "$cross_excluded" -E "$cross_excluded_tests" "$@"
-# The arm64 real-kernel tier goes here: the arm64 build configured with
-# -DGPIOIRQ_VM_TESTS=ON, and
-#   run_ctest "$arm64" "vm-arm64" -L '^vm-arm64$' "$@"
-# (tests/vm: the same scenarios in qemu-system-aarch64 -M virt). The io_uring-labelled
-# tests of the arm64 build (and of the armhf build, as AArch32 programs on an arm64 kernel
-# with CONFIG_COMPAT) belong on that real kernel too.
+# The arm64 real-kernel tier: the same VM scenarios as the x86 guest's (tests/vm), booting
+# the arm64 kernel (cross-built and cached like the x86 one) under qemu-system-aarch64
+# -M virt with 2 vCPUs, the arm64 build's gpioirqd, gpioirqctl and helpers in its initramfs.
+echo "== arm64 real kernel (qemu-system-aarch64)"
+run_ctest "$arm64" "vm-arm64" -L '^vm-arm64$' "$@"
 
 echo "== tests"
 run_ctest "$build" "main" "$@"

@@ -108,8 +108,8 @@ for f in events.csv imu0.imu imu1.imu; do
   [[ -s $dir/log/$f ]] || fail "the writer wrote no $f"
 done
 [[ -s $dir/state/state.json ]] || fail "the writer wrote no state.json"
-[[ -s $dir/state/spool.dat ]] || fail "the writer spooled nothing (state/spool.dat)"
-cp "$dir/state/spool.dat" "$dir/spool.written"
+[[ -s $dir/state/mqtt/spool.dat ]] || fail "the writer spooled nothing (state/mqtt/spool.dat)"
+cp "$dir/state/mqtt/spool.dat" "$dir/spool.written"
 cp "$dir/state/state.json" "$dir/state.written"
 
 # The IMU files: header fields (incl. the 64-bit start times) and every frame decode the
@@ -151,7 +151,7 @@ wait "${pids[-1]}" || fail "the reader daemon exited $?"
 
 # The reader kept the writer's spool whole (a record it could not read would have been cut
 # off there) and counts at least the writer's entries.
-cmp -n "$spooled_bytes" "$dir/spool.written" "$dir/state/spool.dat" ||
+cmp -n "$spooled_bytes" "$dir/spool.written" "$dir/state/mqtt/spool.dat" ||
   fail "the reader did not keep the writer's $spooled_bytes spool bytes"
 spooled=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["mqtt"]["spooled"])' "$status")
 ((spooled > 0)) || fail "the reader's status shows $spooled spooled messages"
