@@ -324,7 +324,21 @@ TEST_CASE("copytruncate: a log truncated underneath carries on at its start, wit
   CHECK(frames_text.starts_with(std::string("GIRQIMU\n", 8)));
   const Decoded frames = decode(imu);
   INFO("decode: " << frames.err);
-  CHECK(frames.exit_code == 0);  // no zero-filled stretch, no counter jump inside the file
+  // No zero-filled stretch, no counter jump inside the file: except frames the daemon
+  // itself lost (an overrun, on a loaded machine), each said by a GAP row of imu0.
+  if (frames.exit_code == 6) {
+    for (std::size_t i = 1; i < frames.counters.size(); ++i) {
+      if (frames.counters[i] == frames.counters[i - 1] + 1) continue;
+      const auto first = static_cast<std::int64_t>(frames.counters[i - 1] + 1);
+      const auto last = static_cast<std::int64_t>(frames.counters[i] - 1);
+      INFO("frames " << first << ".." << last << " missing");
+      CHECK(std::any_of(records.begin(), records.end(), [&](const LogRecord& r) {
+        return r.type == "GAP" && r.device == "imu0" && r.from <= first && r.to >= last;
+      }));
+    }
+  } else {
+    CHECK(frames.exit_code == 0);
+  }
   CHECK(frames.counters.size() >= 50);
   CHECK(frames.counters.front() > 0);  // the counter carries on from the copied part
 }
