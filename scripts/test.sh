@@ -85,10 +85,13 @@ summary+=("asan build: $((SECONDS - started)) s")
 cross_build() {  # build dir, toolchain file, label, VM tests ON/OFF
   local dir=$1 toolchain=$2 label=$3 vm=$4 started=$SECONDS
   echo "== $label build ($dir)"
+  # With the VM tests, also the tests that need io_uring: the arm64 guest runs them
+  # (vm-arm64:cross_io_uring_tests).
   cmake -S . -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$toolchain.cmake" \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
     -DGPIOIRQ_EXTRA_TEST_LABEL="$label" -DGPIOIRQ_NATIVE_BUILD_DIR="$build" \
-    -DGPIOIRQ_BENCHMARKS=OFF -DGPIOIRQ_VM_TESTS="$vm" -DGPIOIRQ_MANPAGES=OFF >/dev/null
+    -DGPIOIRQ_BENCHMARKS=OFF -DGPIOIRQ_VM_TESTS="$vm" -DGPIOIRQ_CROSS_IO_URING_TESTS="$vm" \
+    -DGPIOIRQ_MANPAGES=OFF >/dev/null
   cmake --build "$dir" -j"$jobs"
   summary+=("$label build: $((SECONDS - started)) s")
 }

@@ -7,6 +7,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -39,7 +40,10 @@ class Ctl {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    std::vector<std::string> argv_s{GPIOIRQCTL_PATH};
+    // GPIOIRQ_TEST_GPIOIRQCTL: where the build's path is not (the arm64 VM runs this).
+    const char* ctl = std::getenv("GPIOIRQ_TEST_GPIOIRQCTL");
+    if (ctl == nullptr || *ctl == '\0') ctl = GPIOIRQCTL_PATH;
+    std::vector<std::string> argv_s{ctl};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -52,7 +56,7 @@ class Ctl {
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
     const int rc =
-        ::posix_spawn(&pid_, GPIOIRQCTL_PATH, &actions, nullptr, argv.data(), envp.data());
+        ::posix_spawn(&pid_, ctl, &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     ::close(err[1]);
