@@ -19,8 +19,8 @@ class LineSource {
 
   // The fd to poll for POLLIN.
   virtual int fd() const noexcept = 0;
-  // Reads up to out.size() events, oldest first (in the request's seqno order). Returns how many (0 when none are
-  // ready) or -errno. The RT thread calls it again while it fills the whole span.
+  // Reads up to out.size() events, oldest first (in the request's seqno order). Returns how many (0
+  // when none are ready) or -errno. The RT thread calls it again while it fills the whole span.
   virtual int read_events(std::span<RawEdge> out) noexcept = 0;
   // The current level (0/1, after active-low) of one requested line, or -errno.
   virtual int read_level(std::uint32_t offset) noexcept = 0;

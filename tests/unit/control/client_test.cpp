@@ -55,8 +55,7 @@ class Ctl {
     std::vector<char*> envp;
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
-    const int rc =
-        ::posix_spawn(&pid_, ctl, &actions, nullptr, argv.data(), envp.data());
+    const int rc = ::posix_spawn(&pid_, ctl, &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     ::close(err[1]);

@@ -31,8 +31,8 @@ std::vector<std::uint32_t> globals(const std::vector<gpio::RawEdge>& edges) {
 
 TEST_CASE("one read's edges are put back in the request's seqno order", "[gpio][order]") {
   // Line 3's IRQ thread queued seqno 6 before line 7's queued 5, twice.
-  std::vector<gpio::RawEdge> read{edge(3, 1, 4), edge(3, 2, 6), edge(7, 1, 5), edge(7, 2, 8),
-                                  edge(3, 3, 7), edge(3, 4, 9)};
+  std::vector<gpio::RawEdge> read{edge(3, 1, 4), edge(3, 2, 6), edge(7, 1, 5),
+                                  edge(7, 2, 8), edge(3, 3, 7), edge(3, 4, 9)};
   gpio::order_by_request_seqno(read);
   CHECK(globals(read) == std::vector<std::uint32_t>{4, 5, 6, 7, 8, 9});
   // Each line's own edges are still in their line order.
