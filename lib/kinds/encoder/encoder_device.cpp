@@ -37,12 +37,13 @@ bool EncoderRt::on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edg
   // Signed: on a multi-core kernel the request's seqno (taken in the hard IRQ handler) can
   // reach the FIFO out of order, since each line's IRQ thread queues its own edge.
   const auto ahead = static_cast<std::int32_t>(edge.global_seqno - last_global_seqno);
+  const bool is_a = line == line_a;
+  bool& lvl = is_a ? level_a : level_b;
+  bool& known = is_a ? known_a : known_b;
   if (last_global_seqno != 0 && ahead <= 0) {
     // A late edge: it was counted as possibly lost when the seqno jumped over it (its
     // quarter step is in the uncertainty already). Its type still tells its line's level
     // if no later edge of that line has: a line's own edges always come in order.
-    bool& lvl = line == line_a ? level_a : level_b;
-    bool& known = line == line_a ? known_a : known_b;
     if (!known) {
       lvl = level;
       known = true;
@@ -60,9 +61,6 @@ bool EncoderRt::on_edge(std::uint16_t line, bool level, const gpio::RawEdge& edg
     known_a = known_b = false;
   }
   last_global_seqno = edge.global_seqno;
-  const bool is_a = line == line_a;
-  bool& lvl = is_a ? level_a : level_b;
-  bool& known = is_a ? known_a : known_b;
   const bool was_synced = known_a && known_b;
   if (known) {
     lvl = !lvl;
