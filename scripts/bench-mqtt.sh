@@ -52,7 +52,7 @@ while (($#)); do
 done
 gpioirqd=$build/daemon/gpioirqd
 gpioirqctl=$build/daemon/gpioirqctl
-[[ -x $gpioirqctl ]] || gpioirqctl=$(find "$build" -name gpioirqctl -type f -perm -u+x | head -1)
+[[ -x $gpioirqctl ]] || gpioirqctl=$(find "$build" -name gpioirqctl -type f -perm -u+x | sed -n 1p)
 for exe in "$gpioirqd" "$gpioirqctl"; do
   [[ -x $exe ]] || { echo "bench-mqtt.sh: $exe not built (cmake --build $build --target gpioirqd gpioirqctl)" >&2; exit 2; }
 done
@@ -193,10 +193,10 @@ broker_pid=
 run_phase off ""
 
 # --- the report --------------------------------------------------------------------------
-cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | sed -n 1p)
 echo "## MQTT benchmark: $daemons daemons, one broker"
 echo
-echo "Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r) ($(uname -m)), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo); $(mosquitto -h 2>/dev/null | head -1 | sed 's/ is an.*//')"
+echo "Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r) ($(uname -m)), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo); $(mosquitto -h 2>/dev/null | sed -n 1p | sed 's/ is an.*//')"
 echo "Load average after: $(cut -d' ' -f1-3 /proc/loadavg) (other work shares these CPUs)"
 echo "Date: $(date -u +%Y-%m-%dT%H:%MZ), commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'), build: $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null)"
 echo "Load per daemon: a counter at $counter_hz pulses/s, a button at $button_hz presses/s (sim backend); $seconds s measured per phase"

@@ -29,8 +29,8 @@ bin=$build/tests/bench/pipeline/bench_pipeline
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date -u +%Y-%m-%dT%H:%MZ)
 report=$("$bin" "$@")
-cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
-mhz=$(sed -n 's/^cpu MHz[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | sed -n 1p)
+mhz=$(sed -n 's/^cpu MHz[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | sed -n 1p)
 echo "## gpioirq pipeline benchmark"
 echo
 echo "Machine: $(nproc) CPUs, ${cpu:-unknown CPU}${mhz:+ (${mhz%.*} MHz)}, Linux $(uname -r) ($(uname -m)), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"

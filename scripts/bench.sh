@@ -27,7 +27,7 @@ case ${1:-} in
     bin=$build/tests/bench/bench_primitives
     echo "bench.sh: running $bin (about 2 minutes)" >&2
     table=$("$bin" "$@")
-    cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+    cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | sed -n 1p)
     echo "## gpioirq primitives benchmark"
     echo
     echo "Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r) ($(uname -m)), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

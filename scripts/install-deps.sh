@@ -90,7 +90,7 @@ fi
 missing_of() {
   local pkg out=()
   for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || out+=("$pkg")
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep "install ok installed" >/dev/null || out+=("$pkg")
   done
   echo "${out[@]:-}"
 }
@@ -101,7 +101,7 @@ gpiod_ok() {
 }
 # gpiomon is the peer baseline of the VM bench: it must be the same libgpiod v2.
 gpiomon_ok() {
-  command -v gpiomon >/dev/null && gpiomon --version 2>/dev/null | grep -q "v2\."
+  command -v gpiomon >/dev/null && gpiomon --version 2>/dev/null | grep "v2\." >/dev/null
 }
 catch2_ok() {
   pkg-config --atleast-version=3 catch2-with-main 2>/dev/null
@@ -340,7 +340,7 @@ unpack_cross() {  # arch
     fi
     echo "install-deps: unpacking $pkg:$arch $version into $dir"
     (cd "$work" && apt-get download -qq "$pkg:$arch=$version") || true
-    deb=$(find "$work" -maxdepth 1 -name "${pkg}_*_$arch.deb" | head -1)
+    deb=$(find "$work" -maxdepth 1 -name "${pkg}_*_$arch.deb" | sed -n 1p)
     if [[ -z $deb ]]; then
       echo "install-deps: apt-get download $pkg:$arch=$version failed" >&2
       rm -rf "$new" "$work"

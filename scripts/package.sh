@@ -63,7 +63,7 @@ if [[ $arch != "$build_arch" ]]; then
   triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
   command -v "$triplet-g++" >/dev/null ||
     { echo "package.sh: $triplet-g++ not found: run scripts/install-deps.sh --cross (as root; crossbuild-essential-$arch)" >&2; exit 1; }
-  dpkg --print-foreign-architectures | grep -qxF "$arch" ||
+  dpkg --print-foreign-architectures | grep -xF "$arch" >/dev/null ||
     { echo "package.sh: $arch is not a dpkg architecture here: run scripts/install-deps.sh --cross (as root)" >&2; exit 1; }
   # Build-Depends from debian/control, one entry a line, without libspdlog-dev (below).
   build_depends=$(awk '/^Build-Depends:/ {sub(/^Build-Depends:/, ""); on = 1; print; next}
@@ -75,7 +75,7 @@ if [[ $arch != "$build_arch" ]]; then
   unpacked=${GPIOIRQ_CROSS_CACHE:-/var/cache/gpioirq-cross}/$arch
   [[ -f $unpacked/usr/lib/$triplet/cmake/spdlog/spdlogConfig.cmake ]] ||
     { echo "package.sh: libspdlog-dev for $arch is not unpacked under $unpacked: run scripts/install-deps.sh --cross (as root)" >&2; exit 1; }
-  dpkg-query -W -f='${db:Status-Abbrev}' "libspdlog1.10:$arch" 2>/dev/null | grep -q '^ii' ||
+  dpkg-query -W -f='${db:Status-Abbrev}' "libspdlog1.10:$arch" 2>/dev/null | grep '^ii' >/dev/null ||
     { echo "package.sh: libspdlog1.10:$arch is not installed (dh_shlibdeps needs it): run scripts/install-deps.sh --cross (as root)" >&2; exit 1; }
   echo "== build dependencies for $arch: installed, and libspdlog-dev unpacked under $unpacked"
   export GPIOIRQ_CROSS_CACHE=${GPIOIRQ_CROSS_CACHE:-/var/cache/gpioirq-cross}

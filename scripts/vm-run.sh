@@ -18,7 +18,7 @@ scenario="$1"; shift
 # vm:* for x86_64 and vm-arm64:* for an aarch64 build.
 arch=x86_64
 prefix=vm
-if ctest --test-dir "$build" -N -R '^vm-arm64:kernel$' 2>/dev/null | grep -q 'vm-arm64:kernel'; then
+if ctest --test-dir "$build" -N -R '^vm-arm64:kernel$' 2>/dev/null | grep 'vm-arm64:kernel' >/dev/null; then
   arch=arm64
   prefix=vm-arm64
 fi

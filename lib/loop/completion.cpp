@@ -8,8 +8,9 @@ Completion::~Completion() {
   abandon();
 }
 
-void Completion::abandon() noexcept {
-  if (loop_ != nullptr) loop_->withdraw(*this);
+std::optional<int> Completion::abandon() noexcept {
+  if (loop_ == nullptr) return std::nullopt;
+  return loop_->withdraw(*this);
 }
 
 }  // namespace gpioirq::loop

@@ -15,6 +15,7 @@
 //   abandon() first thing in their own destructor, before those buffers are destroyed.
 
 #include <cstdint>
+#include <optional>
 
 namespace gpioirq::loop {
 
@@ -32,7 +33,10 @@ class Completion {
   // Withdraws the in-flight op, if any, without calling complete(): cancels it and waits
   // (dispatching nothing) until its CQE has arrived. Afterwards the kernel no longer touches
   // this op's buffers. Other CQEs reaped meanwhile are kept for the loop's next round.
-  void abandon() noexcept;
+  // Returns the op's result (what complete() would have got as res) when one was in flight
+  // and came back, so that a caller knows whether e.g. a withdrawn write was done;
+  // std::nullopt when nothing was in flight or the ring failed while waiting.
+  std::optional<int> abandon() noexcept;
 
  protected:
   virtual ~Completion();

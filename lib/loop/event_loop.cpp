@@ -306,7 +306,7 @@ void EventLoop::untrack(Completion& c) noexcept {
   --in_flight_count_;
 }
 
-bool EventLoop::reap(std::uint64_t withdrawn) noexcept {
+bool EventLoop::reap(std::uint64_t withdrawn, int* withdrawn_res) noexcept {
   bool seen = false;
   io_uring_cqe* cqes[kReapBatch];
   for (;;) {
@@ -318,6 +318,7 @@ bool EventLoop::reap(std::uint64_t withdrawn) noexcept {
       --kernel_pending_;
       if (ud == withdrawn) {
         seen = true;
+        if (withdrawn_res != nullptr) *withdrawn_res = cqes[i]->res;
         continue;
       }
       // Allocates only if more CQEs pile up than the reserve (CQ overflow); never steady.
@@ -346,17 +347,18 @@ bool EventLoop::dispatch() {
   return ran;
 }
 
-void EventLoop::withdraw(Completion& c) noexcept {
+std::optional<int> EventLoop::withdraw(Completion& c) noexcept {
   const std::uint64_t ud = user_data_of(c);
   untrack(c);
   // Already reaped and waiting for dispatch: just forget it.
   for (std::size_t i = ready_pos_; i < ready_.size(); ++i) {
     if (ready_[i].user_data == ud) {
       ready_[i].user_data = kIgnored;
-      return;
+      return ready_[i].res;
     }
   }
-  if (reap(ud)) return;
+  int res = 0;
+  if (reap(ud, &res)) return res;
   if (io_uring_sqe* sqe = get_sqe()) {
     io_uring_prep_cancel64(sqe, ud, 0);
     io_uring_sqe_set_data64(sqe, kIgnored);
@@ -365,9 +367,9 @@ void EventLoop::withdraw(Completion& c) noexcept {
   // running in io-wq (a regular file read, an fsync) finishes first.
   for (;;) {
     const int r = io_uring_submit_and_wait(&ring_, 1);
-    if (reap(ud)) return;
+    if (reap(ud, &res)) return res;
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
-      return;  // ring unusable
+      return std::nullopt;  // ring unusable
   }
 }
 

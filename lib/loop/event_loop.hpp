@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "loop/completion.hpp"
@@ -139,11 +140,11 @@ class EventLoop {
     return 0;
   }
   void untrack(Completion& c) noexcept;
-  // Moves every CQE in the CQ ring to ready_; a CQE for `withdrawn` is dropped instead.
-  // Returns whether that one was seen.
-  bool reap(std::uint64_t withdrawn) noexcept;
+  // Moves every CQE in the CQ ring to ready_; a CQE for `withdrawn` is dropped instead,
+  // its res stored in *withdrawn_res. Returns whether that one was seen.
+  bool reap(std::uint64_t withdrawn, int* withdrawn_res = nullptr) noexcept;
   bool dispatch();
-  void withdraw(Completion& c) noexcept;
+  std::optional<int> withdraw(Completion& c) noexcept;
 
   // Started FlagWaiters, an intrusive list (no allocation).
   void watch(FlagWaiter& w) noexcept;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <new>
+#include <optional>
 #include <utility>
 
 #include "sinks/rotation.hpp"
@@ -440,11 +441,25 @@ int AppendFile::write_job_blocking() noexcept {
 
 void AppendFile::withdraw_write() noexcept {
   if (!write_op_.in_flight()) return;
-  // The withdrawn write's result is lost with its completion. O_APPEND put whatever it
-  // wrote at the end of the file, so the file's growth says how much that was; writing
-  // those bytes again would duplicate them.
   const std::uint64_t before = status_.file_bytes;
-  write_op_.abandon();
+  const std::optional<int> res = write_op_.abandon();
+  if (res.has_value()) {
+    // The write came back (done, failed or cancelled before it ran): its result says what
+    // is in the file. Guessing from the file's size instead is wrong when the file was
+    // truncated underneath while the write waited in io-wq: the write then lands at the new
+    // end and the size looks unchanged, and writing those bytes again duplicates them.
+    if (*res > 0) {
+      if (static_cast<unsigned>(*res) < submitted_len_) ++status_.short_writes;
+      dirty_ = true;
+      advance(static_cast<std::size_t>(*res));
+    } else if (*res < 0 && *res != -ECANCELED && *res != -EINTR) {
+      ++status_.write_errors;
+      fail(-*res);
+    }
+    return;
+  }
+  // The ring failed while waiting: the result is lost. O_APPEND put whatever the write
+  // wrote at the end of the file, so the file's growth says how much that was.
   struct stat st {};
   if (!fd_ || ::fstat(fd_.get(), &st) != 0) return;
   const auto size = static_cast<std::uint64_t>(st.st_size);
@@ -475,7 +490,7 @@ int AppendFile::write_pending_blocking() noexcept {
 
 int AppendFile::flush_and_sync_blocking() noexcept {
   if (closed_) return -EBADF;
-  // Withdraw what is in flight; the write's outcome is taken from the file's size.
+  // Withdraw what is in flight; the write's outcome is taken from its completion.
   withdraw_write();
   sync_op_.abandon();
   retire_op_.abandon();

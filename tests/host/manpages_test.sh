@@ -30,7 +30,7 @@ for page in gpioirqd.8 gpioirqctl.1 gpioirqd.toml.5; do
   [[ -z $warnings ]] || fail "$page: man --warnings printed:"$'\n'"$warnings"
   text=$(render "$file")  # (not piped into grep -q: under pipefail its early exit fails man)
   grep -qE '^NAME$' <<<"$text" || fail "$page: no NAME section"
-  sed -n '/^NAME$/,/^[A-Z]/p' <<<"$text" | grep -qE "^ +${page%.*} +- " ||
+  sed -n '/^NAME$/,/^[A-Z]/p' <<<"$text" | grep -E "^ +${page%.*} +- " >/dev/null ||
     fail "$page: the NAME section does not say '${page%.*} - ...'"
 done
 

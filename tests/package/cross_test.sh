@@ -47,7 +47,7 @@ case $arch in
 esac
 triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
 command -v "$triplet-g++" >/dev/null || skip "no $triplet-g++ (crossbuild-essential-$arch; scripts/install-deps.sh --cross)"
-dpkg --print-foreign-architectures | grep -qxF "$arch" || skip "$arch is not a dpkg architecture here (scripts/install-deps.sh --cross)"
+dpkg --print-foreign-architectures | grep -xF "$arch" >/dev/null || skip "$arch is not a dpkg architecture here (scripts/install-deps.sh --cross)"
 command -v "$qemu" >/dev/null || skip "no $qemu (qemu-user-static; scripts/install-deps.sh --cross)"
 for tool in dpkg-buildpackage lintian readelf; do
   command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh installs it)"

@@ -119,7 +119,7 @@ uid=$(inside getent passwd gpioirqd | cut -d: -f3)
 proc_uid=$(inside awk '/^Uid:/ {print $2}' "/proc/$main_pid/status")
 [[ $proc_uid == "$uid" ]] || fail "the daemon runs as uid $proc_uid, not gpioirqd ($uid)"
 for group in gpio i2c; do
-  inside getent group "$group" | grep -qE "[:,]gpioirqd(,|$)" || fail "gpioirqd is not in group $group"
+  inside getent group "$group" | grep -E "[:,]gpioirqd(,|$)" >/dev/null || fail "gpioirqd is not in group $group"
 done
 # Capabilities: CAP_IPC_LOCK (bit 14) and CAP_SYS_NICE (bit 23), nothing else, and not
 # more to be had (bounding set).
@@ -182,7 +182,7 @@ EOF
 inside gpioirqd --check-config /etc/gpioirqd.toml >/dev/null || fail "the test's configuration does not check"
 inside systemctl reload gpioirqd || fail "systemctl reload gpioirqd failed"
 wait_for 10 "the reloaded configuration's encoder in status" \
-  bash -c "nsenter --target $leader --all -- runuser -u alice -- gpioirqctl --json encoders | grep -q knob"
+  bash -c "nsenter --target $leader --all -- runuser -u alice -- gpioirqctl --json encoders | grep knob >/dev/null"
 status=$(as alice gpioirqctl --json status) || fail "status after reload"
 [[ $(json reloads <<<"$status") -ge 1 ]] || fail "status.reloads is $(json reloads <<<"$status") after systemctl reload"
 [[ $(show MainPID) == "$main_pid" ]] || fail "the reload restarted the daemon (MainPID $(show MainPID))"

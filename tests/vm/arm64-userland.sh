@@ -43,7 +43,7 @@ esac
 
 if complete; then echo "$dest"; exit 0; fi
 
-dpkg --print-foreign-architectures | grep -qx arm64 ||
+dpkg --print-foreign-architectures | grep -x arm64 >/dev/null ||
   die "arm64 is not a dpkg foreign architecture (scripts/install-deps.sh: dpkg --add-architecture arm64)"
 
 mkdir -p "$cache"

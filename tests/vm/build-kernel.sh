@@ -105,7 +105,7 @@ trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 log "unpacking $src_tar into $work"
 tar -xJf "$src_tar" -C "$work"
-srcdir="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'linux-source-*' | head -n1)"
+srcdir="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'linux-source-*' | sed -n 1p)"
 [[ -d "$srcdir" ]] || die "no linux-source-* directory in $src_tar"
 
 cd "$srcdir"

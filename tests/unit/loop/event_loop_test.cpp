@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -355,6 +356,52 @@ TEST_CASE("destroying a completion in flight withdraws its op", "[loop][lifetime
   CHECK_FALSE(called);
   // The bytes are still in the socket: the withdrawn recv did not take them.
   CHECK(::recv(sp.a.get(), buf, sizeof buf, MSG_DONTWAIT) == 1);
+}
+
+TEST_CASE("abandon() tells what became of the withdrawn op", "[loop][lifetime]") {
+  // A sink that withdraws a write must know whether the write was done: writing the bytes
+  // again when it was duplicates them, dropping them when it was not loses them.
+  EventLoop loop;
+  TempDir dir;
+  UniqueFd file(::open(dir.file("f").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  REQUIRE(file);
+  bool called = false;
+  CallbackCompletion c([&](int, std::uint32_t) { called = true; });
+
+  SECTION("a write queued and never run by the loop is done when abandon() returns") {
+    REQUIRE(loop.write(file.get(), "abcdef", 6, EventLoop::kCurrentPosition, c) == 0);
+    const std::optional<int> res = c.abandon();
+    // Either the kernel wrote it before the cancel reached it, or the cancel won: the result
+    // says which, and the file agrees.
+    REQUIRE(res.has_value());
+    CHECK((*res == 6 || *res == -ECANCELED));
+    CHECK(std::filesystem::file_size(dir.file("f")) == (*res == 6 ? 6u : 0u));
+  }
+  SECTION("a send whose CQE is reaped but not yet dispatched") {
+    SocketPair first, second;
+    char buf[4];
+    std::optional<int> res;
+    CallbackCompletion withdrawer([&](int, std::uint32_t) { res = c.abandon(); });
+    // Both complete at submission (data is there, the socket has room) and are reaped in one
+    // batch; the recv, queued first, is dispatched first and withdraws the send.
+    REQUIRE(::send(first.b.get(), "x", 1, 0) == 1);
+    REQUIRE(loop.recv(first.a.get(), buf, sizeof buf, withdrawer) == 0);
+    REQUIRE(loop.send(second.a.get(), "abc", 3, c) == 0);
+    REQUIRE(run_until(loop, [&] { return res.has_value(); }));
+    CHECK(res == std::optional<int>(3));
+    CHECK(::recv(second.b.get(), buf, sizeof buf, MSG_DONTWAIT) == 3);
+  }
+  SECTION("a recv that never got data comes back cancelled") {
+    SocketPair sp;
+    char buf[4];
+    REQUIRE(loop.recv(sp.a.get(), buf, sizeof buf, c) == 0);
+    loop.run_once(0);
+    CHECK(c.abandon() == std::optional<int>(-ECANCELED));
+  }
+  SECTION("nothing in flight") { CHECK_FALSE(c.abandon().has_value()); }
+  for (int i = 0; i < 2; ++i) loop.run_once(0);
+  CHECK_FALSE(called);
+  CHECK(loop.in_flight() == 0);
 }
 
 TEST_CASE("a completion may destroy another whose result is already reaped", "[loop][lifetime]") {
