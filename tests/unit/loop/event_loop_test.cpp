@@ -9,10 +9,10 @@
 #include <sched.h>
 
 #include <catch2/catch_test_macros.hpp>
-#include <filesystem>
-#include <fstream>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -398,7 +398,9 @@ TEST_CASE("abandon() tells what became of the withdrawn op", "[loop][lifetime]")
     loop.run_once(0);
     CHECK(c.abandon() == std::optional<int>(-ECANCELED));
   }
-  SECTION("nothing in flight") { CHECK_FALSE(c.abandon().has_value()); }
+  SECTION("nothing in flight") {
+    CHECK_FALSE(c.abandon().has_value());
+  }
   for (int i = 0; i < 2; ++i) loop.run_once(0);
   CHECK_FALSE(called);
   CHECK(loop.in_flight() == 0);
