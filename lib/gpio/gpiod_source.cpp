@@ -1,12 +1,15 @@
 #include "gpio/gpiod_source.hpp"
 
+#include <fcntl.h>
 #include <linux/gpio.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 namespace gpioirq::gpio {
 namespace {
@@ -100,29 +103,38 @@ GpiodSource::GpiodSource(const std::string& chip_path, const std::vector<LineReq
         }
         return builder.do_request();
       }()),
-      buffer_(event_buffer_size) {
+      kernel_events_(std::max<std::size_t>(event_buffer_size, 1)) {
   for (const auto& offset : request_.offsets()) offsets_.push_back(offset);
+  // Non-blocking: read_events() is called after poll(2) said POLLIN, and drains until the
+  // FIFO is empty; a read of an empty FIFO must then say EAGAIN, not block the RT thread.
+  const int flags = ::fcntl(request_.fd(), F_GETFL);
+  if (flags < 0 || ::fcntl(request_.fd(), F_SETFL, flags | O_NONBLOCK) < 0)
+    throw std::system_error(errno, std::generic_category(),
+                            chip_path + ": cannot make the line request non-blocking");
 }
 
 int GpiodSource::read_events(std::span<RawEdge> out) noexcept {
-  try {
-    if (!request_.wait_edge_events(std::chrono::nanoseconds(0))) return 0;
-    const std::size_t n = request_.read_edge_events(buffer_, std::min(out.size(), buffer_.capacity()));
-    for (std::size_t i = 0; i < n; ++i) {
-      const gpiod::edge_event& ev = buffer_.get_event(static_cast<unsigned>(i));
-      out[i].timestamp_ns = ev.timestamp_ns();
-      out[i].offset = ev.line_offset();
-      out[i].line_seqno = static_cast<std::uint32_t>(ev.line_seqno());
-      out[i].global_seqno = static_cast<std::uint32_t>(ev.global_seqno());
-      out[i].rising = ev.type() == gpiod::edge_event::event_type::RISING_EDGE;
-    }
-    order_by_request_seqno(out.first(n));
-    return static_cast<int>(n);
-  } catch (const std::system_error& e) {
-    return -e.code().value();
-  } catch (...) {
-    return -EIO;
+  const std::size_t want = std::min(out.size(), kernel_events_.size());
+  if (want == 0) return 0;
+  ssize_t r = 0;
+  do {
+    r = ::read(request_.fd(), kernel_events_.data(), want * sizeof(gpio_v2_line_event));
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return errno == EAGAIN ? 0 : -errno;  // ENODEV: the chip went away
+  // The kernel copies whole events only; anything else is not a GPIO line request.
+  if (static_cast<std::size_t>(r) % sizeof(gpio_v2_line_event) != 0) return -EIO;
+  const std::size_t n = static_cast<std::size_t>(r) / sizeof(gpio_v2_line_event);
+  for (std::size_t i = 0; i < n; ++i) {
+    const gpio_v2_line_event& ev = kernel_events_[i];
+    out[i].timestamp_ns = ev.timestamp_ns;
+    out[i].offset = ev.offset;
+    out[i].line_seqno = ev.line_seqno;
+    out[i].global_seqno = ev.seqno;
+    // The kernel has applied active-low already: the id is the edge as the user sees it.
+    out[i].rising = ev.id == GPIO_V2_LINE_EVENT_RISING_EDGE;
   }
+  order_by_request_seqno(out.first(n));
+  return static_cast<int>(n);
 }
 
 int GpiodSource::read_level(std::uint32_t offset) noexcept {

@@ -1,9 +1,13 @@
 #pragma once
 // GpiodSource: one libgpiod v2 line request on a real GPIO character device, with the
-// kernel's event buffer at its maximum and edge events read in batches into a reused
-// buffer (no allocation per event).
+// kernel's event buffer at its maximum. libgpiod makes the request; the edge events are
+// read straight from the request's fd, made non-blocking, into a reused array of the
+// kernel's gpio_v2_line_event: one read(2) per batch, no extra poll(2) to ask whether one
+// would block (libgpiod's read_edge_events blocks on an empty FIFO, and throws, which
+// allocates, on every error), no allocation per event.
 
 #include <gpiod.hpp>
+#include <linux/gpio.h>
 
 #include <chrono>
 #include <cstdint>
@@ -53,7 +57,7 @@ class GpiodSource final : public LineSource {
   std::string chip_path_;
   std::vector<std::uint32_t> offsets_;  // in request order: bit i of GET_VALUES is offsets_[i]
   gpiod::line_request request_;
-  gpiod::edge_event_buffer buffer_;
+  std::vector<gpio_v2_line_event> kernel_events_;  // read(2)'s buffer, sized once
 };
 
 }  // namespace gpioirq::gpio
