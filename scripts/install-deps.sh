@@ -43,6 +43,7 @@ tests=(
   libbenchmark-dev libboost-dev libreaderwriterqueue-dev
   i2c-tools
   qemu-system-x86 busybox-static cpio gzip xz-utils bc bison flex libelf-dev libssl-dev
+  qemu-system-arm  # qemu-system-aarch64: the arm64 guest of the vm-arm64 tier
   python3 util-linux procps
   bash-completion  # host:completion loads scripts/completion/gpioirqctl.bash with its helpers
   man-db  # host:manpages renders the pages with man, as lintian does

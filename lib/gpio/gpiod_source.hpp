@@ -6,8 +6,8 @@
 // would block (libgpiod's read_edge_events blocks on an empty FIFO, and throws, which
 // allocates, on every error), no allocation per event.
 
-#include <gpiod.hpp>
 #include <linux/gpio.h>
+#include <gpiod.hpp>
 
 #include <chrono>
 #include <cstdint>

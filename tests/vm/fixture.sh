@@ -53,16 +53,21 @@ case "${1:-}" in
       [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1 ||
         cannot "no static /bin/busybox (scripts/install-deps.sh installs busybox-static)"
     fi
-    # Missing project binaries are a build problem, not a machine one: fail.
+    # Missing project binaries are a build problem, not a machine one: fail. armhf:PATH is
+    # a 32-bit program for the arm64 image (make-initramfs -x).
+    bins=() others=()
     for bin in "$@"; do
-      [[ -x "$bin" ]] || { echo "FAIL: $bin is not built (cmake --build first)" >&2; exit 1; }
+      [[ -x "${bin#armhf:}" ]] || { echo "FAIL: ${bin#armhf:} is not built (cmake --build first)" >&2; exit 1; }
+      if [[ $bin == armhf:* ]]; then others+=(-x "$bin"); else bins+=("$bin"); fi
     done
     if [[ "$arch" == arm64 ]]; then
       userland="$("$here/arm64-userland.sh")" ||
         cannot "no arm64 busybox-static/gpiod packages (see the arm64-userland.sh error above)"
       "$here/make-initramfs.sh" -o "$out" -a arm64 -b "$userland/bin/busybox" \
         -L "$userland/usr/lib/aarch64-linux-gnu" -L "$cross_cache/arm64/usr/lib/aarch64-linux-gnu" \
-        -m "$(dirname "$kernel")/modules" "$@" "$userland/usr/bin/gpiomon" "$userland/usr/bin/gpioinfo"
+        -L "$cross_cache/armhf/usr/lib/arm-linux-gnueabihf" "${others[@]}" \
+        -f "$here/../cross/files.toml:/etc/gpioirq-files.toml" \
+        -m "$(dirname "$kernel")/modules" "${bins[@]}" "$userland/usr/bin/gpiomon" "$userland/usr/bin/gpioinfo"
     else
       "$here/make-initramfs.sh" -o "$out" -m "$(dirname "$kernel")/modules" "$@"
     fi

@@ -2,7 +2,8 @@
 # Builds the gzip cpio initramfs every VM scenario boots.
 #
 #   tests/vm/make-initramfs.sh -o OUT.cpio.gz [-a x86_64|arm64] [-b BUSYBOX] [-L LIBDIR]...
-#                              [-m MODULES_DIR] [-s SCENARIO_DIR] [-f SRC:DEST]... [BINARY...]
+#                              [-m MODULES_DIR] [-s SCENARIO_DIR] [-f SRC:DEST]...
+#                              [-x armhf:BINARY]... [BINARY...]
 #
 # Contents: busybox-static with its applet symlinks in /bin; tests/vm/init.sh as
 # /init; SCENARIO_DIR/*.sh (default tests/vm/scenarios) in /scenarios; each BINARY in
@@ -18,6 +19,11 @@
 #    each -L LIBDIR, then /usr/lib/aarch64-linux-gnu and /lib/aarch64-linux-gnu, and put in
 #    /lib/aarch64-linux-gnu; the program interpreter goes to the path the binaries name.
 #    Every BINARY must be an AArch64 ELF.
+# -x armhf:BINARY (with -a arm64, whose kernel runs 32-bit programs with CONFIG_COMPAT): a
+#    32-bit ARM program, put in /usr/local/armhf/bin with its libraries in
+#    /lib/arm-linux-gnueabihf and its loader, found as for arm64 (in the -L dirs whose path
+#    names arm-linux-gnueabihf, then the system's). Each architecture looks only in the -L
+#    dirs that name its multiarch triplet, or that name none.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +34,8 @@ extras=()
 arch=x86_64
 busybox="${GPIOIRQ_BUSYBOX:-}"
 lib_dirs=()
-while getopts "o:a:b:L:m:s:f:h" opt; do
+others=()  # -x ARCH:BINARY
+while getopts "o:a:b:L:m:s:f:x:h" opt; do
   case "$opt" in
     o) out="$OPTARG" ;;
     a) arch="$OPTARG" ;;
@@ -37,22 +44,42 @@ while getopts "o:a:b:L:m:s:f:h" opt; do
     m) modules="$OPTARG" ;;
     s) scenarios="$OPTARG" ;;
     f) extras+=("$OPTARG") ;;
-    *) sed -n '2,22p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    x) others+=("$OPTARG") ;;
+    *) sed -n '2,28p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 [[ -n "$out" ]] || { echo "make-initramfs: -o OUT is required" >&2; exit 2; }
+# A foreign architecture's facts and where its libraries are looked for.
+use_arch() {  # arm64 | armhf: sets multiarch, elf_machine, strip_tool, search_dirs
+  local dir
+  case "$1" in
+    arm64) multiarch=aarch64-linux-gnu elf_machine=AArch64 ;;
+    armhf) multiarch=arm-linux-gnueabihf elf_machine=ARM ;;
+  esac
+  strip_tool=$multiarch-strip
+  search_dirs=()
+  for dir in "${lib_dirs[@]}"; do
+    case "$dir" in
+      *"$multiarch"*) search_dirs+=("$dir") ;;
+      *-linux-gnu*) ;;  # another architecture's
+      *) search_dirs+=("$dir") ;;
+    esac
+  done
+  search_dirs+=("/usr/lib/$multiarch" "/lib/$multiarch")
+}
 case "$arch" in
   x86_64) ;;
   arm64)
-    multiarch=aarch64-linux-gnu
-    elf_machine=AArch64
-    strip_tool=aarch64-linux-gnu-strip
-    lib_dirs+=("/usr/lib/$multiarch" "/lib/$multiarch")
+    use_arch arm64
     [[ -n "$busybox" ]] || { echo "make-initramfs: -a arm64 needs -b BUSYBOX (an arm64 busybox-static)" >&2; exit 2; }
     ;;
   *) echo "make-initramfs: unknown -a '$arch' (x86_64 or arm64)" >&2; exit 2 ;;
 esac
+for other in "${others[@]}"; do
+  [[ "$arch" == arm64 && "${other%%:*}" == armhf ]] ||
+    { echo "make-initramfs: -x $other: only armhf programs, in an arm64 image" >&2; exit 2; }
+done
 
 if [[ -z "$busybox" ]]; then
   for b in /bin/busybox /usr/bin/busybox; do
@@ -92,7 +119,7 @@ else
   # `/bin/busybox --install -s /bin` first thing in the guest.
   [[ "$(elf_machine_of "$busybox")" == "$elf_machine" ]] ||
     { echo "make-initramfs: $busybox is not an $elf_machine ELF binary" >&2; exit 1; }
-  ! LC_ALL=C readelf -l "$busybox" | grep -q 'program interpreter' ||
+  ! LC_ALL=C readelf -l "$busybox" | grep 'program interpreter' >/dev/null ||
     { echo "make-initramfs: $busybox is not static (want busybox-static)" >&2; exit 1; }
   install -m 0755 "$busybox" "$root/bin/busybox"
   ln -s busybox "$root/bin/sh"
@@ -107,28 +134,29 @@ copy_host_path() {
 }
 
 # Foreign ELF files: copies the shared libraries FILE needs (NEEDED entries, recursively) into
-# /lib/MULTIARCH of the image, and its program interpreter to the path FILE names.
+# /lib/MULTIARCH of the image, and its program interpreter to the path FILE names. The
+# architecture is the one set by use_arch.
 declare -A foreign_done=()
 copy_foreign_needs() {
   local file="$1" interp lib dir found
   interp="$(LC_ALL=C readelf -l "$file" | sed -nE 's/.*\[Requesting program interpreter: (\/[^]]+)\]/\1/p')"
   if [[ -n "$interp" && ! -e "$root$interp" ]]; then
     found=""
-    for dir in "${lib_dirs[@]}"; do
+    for dir in "${search_dirs[@]}"; do
       [[ -e "$dir/$(basename "$interp")" ]] && { found="$dir/$(basename "$interp")"; break; }
     done
-    [[ -n "$found" ]] || { echo "make-initramfs: $file: no program interpreter $interp in ${lib_dirs[*]}" >&2; exit 1; }
+    [[ -n "$found" ]] || { echo "make-initramfs: $file: no program interpreter $interp in ${search_dirs[*]}" >&2; exit 1; }
     mkdir -p "$root$(dirname "$interp")"
     cp -L "$found" "$root$interp"
   fi
   while read -r lib; do
-    [[ -n "${foreign_done[$lib]:-}" ]] && continue
-    foreign_done[$lib]=1
+    [[ -n "${foreign_done[$multiarch/$lib]:-}" ]] && continue
+    foreign_done[$multiarch/$lib]=1
     found=""
-    for dir in "${lib_dirs[@]}"; do
+    for dir in "${search_dirs[@]}"; do
       [[ -e "$dir/$lib" ]] && { found="$dir/$lib"; break; }
     done
-    [[ -n "$found" ]] || { echo "make-initramfs: $file needs $lib, which is in none of ${lib_dirs[*]}" >&2; exit 1; }
+    [[ -n "$found" ]] || { echo "make-initramfs: $file needs $lib, which is in none of ${search_dirs[*]}" >&2; exit 1; }
     [[ "$(elf_machine_of "$found")" == "$elf_machine" ]] ||
       { echo "make-initramfs: $found is not an $elf_machine library" >&2; exit 1; }
     mkdir -p "$root/lib/$multiarch"
@@ -156,6 +184,19 @@ for bin in "$@"; do
     "$strip_tool" --strip-debug "$dest_bin" 2>/dev/null || true
     copy_foreign_needs "$bin"
   fi
+done
+
+for other in "${others[@]}"; do
+  other_arch=${other%%:*} bin=${other#*:}
+  use_arch "$other_arch"
+  [[ -x "$bin" ]] || { echo "make-initramfs: not an executable: $bin" >&2; exit 1; }
+  [[ "$(elf_machine_of "$bin")" == "$elf_machine" ]] ||
+    { echo "make-initramfs: $bin is not an $elf_machine ELF binary (-x $other_arch)" >&2; exit 1; }
+  mkdir -p "$root/usr/local/$other_arch/bin"
+  dest_bin="$root/usr/local/$other_arch/bin/$(basename "$bin")"
+  install -m 0755 "$bin" "$dest_bin"
+  "$strip_tool" --strip-debug "$dest_bin" 2>/dev/null || true
+  copy_foreign_needs "$bin"
 done
 
 if [[ -n "$modules" ]]; then

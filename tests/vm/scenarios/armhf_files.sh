@@ -1,0 +1,47 @@
+#!/bin/sh
+# vm-timeout: 180
+# Files written on armhf, read on x86 (issue #14). armhf has a 32-bit long and, on Debian
+# 12, a 32-bit time_t: a size or timestamp that took the platform's width would write
+# different bytes there. The armhf gpioirqd (32-bit ARM, on this arm64 kernel's
+# CONFIG_COMPAT, as Raspberry Pi OS 32-bit runs on a 64-bit Pi kernel) runs on the sim
+# backend with tests/cross/files.toml, which has every file kind of docs/FILE-FORMATS.md
+# and a state_dir with state.json and an MQTT spool. Its log/ and state/, with written/
+# (its own gpioirqctl's decode of each IMU file, and state.json and the spool as it left
+# them), go back to the host as armhf-files.tar; ctest vm-arm64:armhf_files_on_native reads
+# them there with the native build (tests/cross/files_test.sh --written-in). Registered
+# only when the armhf build's programs are in the initramfs (scripts/test.sh).
+. /scenarios/lib.sh
+bin=/usr/local/armhf/bin
+for p in gpioirqd gpioirqctl; do
+  [ -x "$bin/$p" ] || fail "no armhf $p in the initramfs ($bin)"
+done
+# ELF class 1: a 32-bit program, so this is the armhf build and not the arm64 one.
+[ "$(od -An -tx1 -j4 -N1 "$bin/gpioirqd" | tr -d ' ')" = 01 ] || fail "$bin/gpioirqd is not a 32-bit ELF program"
+[ -f /etc/gpioirq-files.toml ] || fail "no /etc/gpioirq-files.toml in the initramfs"
+# A wall clock (no RTC here) for the realtime stamps, and root's name for the socket's group.
+date -s "2026-12-01 00:00:00" > /dev/null || fail "cannot set the clock"
+[ -f /etc/passwd ] || echo "root:x:0:0:root:/root:/bin/sh" > /etc/passwd
+[ -f /etc/group ] || echo "root:x:0:" > /etc/group
+# Every EDGE row's ts_ns must need more than 32 bits: start once CLOCK_MONOTONIC is past
+# 2^32 ns (4.3 s); the host checks it.
+wait_until 20 "CLOCK_MONOTONIC past 4.5 s" awk '{exit !($1 > 4.5)}' /proc/uptime
+
+dir=/tmp/files
+mkdir -p "$dir/written"
+sed "s|@DIR@|$dir|g" /etc/gpioirq-files.toml > "$dir/gpioirqd.toml"
+"$bin/gpioirqd" -c "$dir/gpioirqd.toml" --run-seconds 4 > /tmp/writer.log 2>&1 ||
+  { tail -n 30 /tmp/writer.log; fail "the armhf gpioirqd exited $?"; }
+for f in events.csv imu0.imu imu1.imu; do
+  [ -s "$dir/log/$f" ] || { tail -n 30 /tmp/writer.log; fail "the armhf gpioirqd wrote no $f"; }
+done
+cp "$dir/state/state.json" "$dir/written/state.json" || fail "the armhf gpioirqd wrote no state.json"
+cp "$dir/state/mqtt/spool.dat" "$dir/written/spool.dat" || fail "the armhf gpioirqd spooled nothing"
+for f in imu0.imu imu1.imu; do
+  "$bin/gpioirqctl" decode "$dir/log/$f" > "$dir/written/$f.csv" 2> /tmp/decode.err ||
+    { cat /tmp/decode.err; fail "the armhf gpioirqctl cannot decode its own $f"; }
+  cat /tmp/decode.err
+done
+tar -cf /tmp/armhf-files.tar -C "$dir" log state written || fail "tar failed"
+edges=$(grep -c '^EDGE,' "$dir/log/events.csv" || true)
+emit_file armhf-files.tar /tmp/armhf-files.tar
+pass "the armhf gpioirqd wrote $edges EDGE rows, 2 IMU files, state.json and $(wc -c < "$dir/written/spool.dat") spool bytes"
