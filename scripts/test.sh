@@ -27,6 +27,7 @@ fuzz=${GPIOIRQ_FUZZ_BUILD_DIR:-$root/build-fuzz}
 fuzz_seconds=${GPIOIRQ_FUZZ_SECONDS:-60}
 arm64=${GPIOIRQ_ARM64_BUILD_DIR:-$root/build-arm64}
 armhf=${GPIOIRQ_ARMHF_BUILD_DIR:-$root/build-armhf}
+tsan_arm64=${GPIOIRQ_ARM64_TSAN_BUILD_DIR:-$root/build-tsan-arm64}
 summary=()
 status=0
 # A tier with no test at all is an error, unless the arguments chose some labels or names
@@ -98,9 +99,13 @@ cross_build() {  # build dir, toolchain file, label, VM tests ON/OFF, io_uring t
 }
 # The arm64 build also makes the arm64 VM's tests (label vm-arm64: the same scenarios as
 # the x86 guest's, on the arm64 kernel under qemu-system-aarch64).
-# The armhf build first: the arm64 guest's initramfs takes its io_uring tests.
+# The armhf build and the arm64 TSan build (the primitives, as build-tsan, with -g for the
+# reports) first: the arm64 guest's initramfs takes their tests.
 cross_build "$armhf" arm-linux-gnueabihf armhf OFF ON
-cross_build "$arm64" aarch64-linux-gnu arm64 ON ON -DGPIOIRQ_ARMHF_BUILD_DIR="$armhf"
+cross_build "$tsan_arm64" aarch64-linux-gnu arm64-tsan OFF ON -DGPIOIRQ_ONLY_CORE=ON \
+  -DGPIOIRQ_SANITIZER=thread -DCMAKE_CXX_FLAGS_RELEASE="-O2 -g -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -g -DNDEBUG"
+cross_build "$arm64" aarch64-linux-gnu arm64 ON ON -DGPIOIRQ_ARMHF_BUILD_DIR="$armhf" \
+  -DGPIOIRQ_ARM64_TSAN_BUILD_DIR="$tsan_arm64"
 
 started=$SECONDS
 echo "== libFuzzer build of the fuzz targets, clang-14 ($fuzz)"

@@ -53,12 +53,14 @@ case "${1:-}" in
       [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1 ||
         cannot "no static /bin/busybox (scripts/install-deps.sh installs busybox-static)"
     fi
-    # Missing project binaries are a build problem, not a machine one: fail. armhf:PATH is
-    # a 32-bit program for the arm64 image (make-initramfs -x).
+    # Missing project binaries are a build problem, not a machine one: fail. armhf:PATH and
+    # tsan:PATH are another build's programs for the arm64 image (make-initramfs -x).
     bins=() others=()
     for bin in "$@"; do
-      [[ -x "${bin#armhf:}" ]] || { echo "FAIL: ${bin#armhf:} is not built (cmake --build first)" >&2; exit 1; }
-      if [[ $bin == armhf:* ]]; then others+=(-x "$bin"); else bins+=("$bin"); fi
+      path=$bin
+      [[ $bin == armhf:* || $bin == tsan:* ]] && path=${bin#*:}
+      [[ -x "$path" ]] || { echo "FAIL: $path is not built (cmake --build first)" >&2; exit 1; }
+      if [[ $path != "$bin" ]]; then others+=(-x "$bin"); else bins+=("$bin"); fi
     done
     if [[ "$arch" == arm64 ]]; then
       userland="$("$here/arm64-userland.sh")" ||

@@ -3,7 +3,7 @@
 #
 #   tests/vm/make-initramfs.sh -o OUT.cpio.gz [-a x86_64|arm64] [-b BUSYBOX] [-L LIBDIR]...
 #                              [-m MODULES_DIR] [-s SCENARIO_DIR] [-f SRC:DEST]...
-#                              [-x armhf:BINARY]... [BINARY...]
+#                              [-x SET:BINARY]... [BINARY...]
 #
 # Contents: busybox-static with its applet symlinks in /bin; tests/vm/init.sh as
 # /init; SCENARIO_DIR/*.sh (default tests/vm/scenarios) in /scenarios; each BINARY in
@@ -19,11 +19,13 @@
 #    each -L LIBDIR, then /usr/lib/aarch64-linux-gnu and /lib/aarch64-linux-gnu, and put in
 #    /lib/aarch64-linux-gnu; the program interpreter goes to the path the binaries name.
 #    Every BINARY must be an AArch64 ELF.
-# -x armhf:BINARY (with -a arm64, whose kernel runs 32-bit programs with CONFIG_COMPAT): a
-#    32-bit ARM program, put in /usr/local/armhf/bin with its libraries in
-#    /lib/arm-linux-gnueabihf and its loader, found as for arm64 (in the -L dirs whose path
-#    names arm-linux-gnueabihf, then the system's). Each architecture looks only in the -L
-#    dirs that name its multiarch triplet, or that name none.
+# -x SET:BINARY (with -a arm64): a program of another build, put in /usr/local/SET/bin with
+#    its libraries and loader, found as for arm64. SET armhf: a 32-bit ARM program (the
+#    kernel runs them with CONFIG_COMPAT), libraries in /lib/arm-linux-gnueabihf, found in
+#    the -L dirs whose path names arm-linux-gnueabihf, then the system's. SET tsan: an arm64
+#    program of the TSan build (libtsan from the cross toolchain's /usr/aarch64-linux-gnu/lib).
+#    Each architecture looks only in the -L dirs that name its multiarch triplet, or that
+#    name none, then in the system's multiarch dirs, then in the cross toolchain's own.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -66,7 +68,13 @@ use_arch() {  # arm64 | armhf: sets multiarch, elf_machine, strip_tool, search_d
       *) search_dirs+=("$dir") ;;
     esac
   done
-  search_dirs+=("/usr/lib/$multiarch" "/lib/$multiarch")
+  search_dirs+=("/usr/lib/$multiarch" "/lib/$multiarch" "/usr/$multiarch/lib")
+}
+set_arch() {  # SET of -x: its architecture
+  case "$1" in
+    armhf) echo armhf ;;
+    tsan) echo arm64 ;;
+  esac
 }
 case "$arch" in
   x86_64) ;;
@@ -77,8 +85,8 @@ case "$arch" in
   *) echo "make-initramfs: unknown -a '$arch' (x86_64 or arm64)" >&2; exit 2 ;;
 esac
 for other in "${others[@]}"; do
-  [[ "$arch" == arm64 && "${other%%:*}" == armhf ]] ||
-    { echo "make-initramfs: -x $other: only armhf programs, in an arm64 image" >&2; exit 2; }
+  [[ "$arch" == arm64 && -n "$(set_arch "${other%%:*}")" ]] ||
+    { echo "make-initramfs: -x $other: only armhf: or tsan: programs, in an arm64 image" >&2; exit 2; }
 done
 
 if [[ -z "$busybox" ]]; then
@@ -187,13 +195,13 @@ for bin in "$@"; do
 done
 
 for other in "${others[@]}"; do
-  other_arch=${other%%:*} bin=${other#*:}
-  use_arch "$other_arch"
+  other_set=${other%%:*} bin=${other#*:}
+  use_arch "$(set_arch "$other_set")"
   [[ -x "$bin" ]] || { echo "make-initramfs: not an executable: $bin" >&2; exit 1; }
   [[ "$(elf_machine_of "$bin")" == "$elf_machine" ]] ||
-    { echo "make-initramfs: $bin is not an $elf_machine ELF binary (-x $other_arch)" >&2; exit 1; }
-  mkdir -p "$root/usr/local/$other_arch/bin"
-  dest_bin="$root/usr/local/$other_arch/bin/$(basename "$bin")"
+    { echo "make-initramfs: $bin is not an $elf_machine ELF binary (-x $other_set)" >&2; exit 1; }
+  mkdir -p "$root/usr/local/$other_set/bin"
+  dest_bin="$root/usr/local/$other_set/bin/$(basename "$bin")"
   install -m 0755 "$bin" "$dest_bin"
   "$strip_tool" --strip-debug "$dest_bin" 2>/dev/null || true
   copy_foreign_needs "$bin"
