@@ -20,35 +20,12 @@ tests_in() {  # DIR: the test executables in it
 }
 [ -n "$(tests_in /usr/local/bin)" ] || fail "no test executables in the initramfs"
 need_bin test_gpioirqctl_bin
-# What a board has and this guest does not: a wall clock (no RTC, no NTP: the sinks' tests
-# check that realtime start stamps are after 2020) and the root user and group (the
-# control socket's tests look up the process's own group by name).
-date -s "2026-12-01 00:00:00" > /dev/null || fail "cannot set the clock"
-[ -f /etc/passwd ] || echo "root:x:0:0:root:/root:/bin/sh" > /etc/passwd
-[ -f /etc/group ] || echo "root:x:0:" > /etc/group
+like_a_board
 echo "CPUs: $(nproc), kernel $(uname -m) $(uname -r)"
-failed=""
-summary=""
 run_set() {  # ARCH DIR
-  arch=$1 dir=$2
   # test_control's client tests start gpioirqctl: the one built for them, beside them.
-  export GPIOIRQ_TEST_GPIOIRQCTL=$dir/test_gpioirqctl_bin
-  for t in $(tests_in "$dir"); do
-    name="${t##*/}"
-    start=$(date +%s)
-    cd /tmp || fail "no /tmp"
-    if "$t" > "/tmp/$arch-$name.out" 2>&1; then
-      result=passed
-    else
-      result="FAILED (exit $?)"
-      failed="$failed $arch:$name"
-      echo "---- $arch $name output (last 60 lines)"
-      tail -n 60 "/tmp/$arch-$name.out"
-    fi
-    line=$(grep -E '^(All tests passed|test cases:)' "/tmp/$arch-$name.out" | tail -n 1)
-    echo "$arch $name: $result in $(($(date +%s) - start)) s: $line"
-    summary="$summary $arch:$name"
-  done
+  export GPIOIRQ_TEST_GPIOIRQCTL=$2/test_gpioirqctl_bin
+  run_catch2 "$1" $(tests_in "$2")
 }
 run_set arm64 /usr/local/bin
 if [ -d /usr/local/armhf/bin ]; then
@@ -56,5 +33,5 @@ if [ -d /usr/local/armhf/bin ]; then
   [ -x /usr/local/armhf/bin/test_gpioirqctl_bin ] || fail "no armhf test_gpioirqctl_bin"
   run_set armhf /usr/local/armhf/bin
 fi
-[ -z "$failed" ] || fail "failed on the arm64 kernel:$failed"
-pass "passed on the arm64 kernel:$summary"
+[ -z "$RUN_FAILED" ] || fail "failed on the arm64 kernel:$RUN_FAILED"
+pass "passed on the arm64 kernel:$RUN_SUMMARY"

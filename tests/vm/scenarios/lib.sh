@@ -29,6 +29,43 @@ need_bin() {
   done
 }
 
+# ---- a build's Catch2 test programs, whole ----------------------------------------------
+# like_a_board: what a board has and this guest does not: a wall clock (no RTC, no NTP:
+# realtime stamps are checked to be after 2020) and root's user and group names (the
+# control socket's tests look up the process's own group by name).
+like_a_board() {
+  date -s "2026-12-01 00:00:00" > /dev/null || fail "cannot set the clock"
+  [ -f /etc/passwd ] || echo "root:x:0:0:root:/root:/bin/sh" > /etc/passwd
+  [ -f /etc/group ] || echo "root:x:0:" > /etc/group
+}
+
+# run_catch2 TAG PROGRAM...: runs each Catch2 executable whole, from /tmp, its output in
+# /tmp/TAG-NAME.out; prints a line per program (passed or FAILED, seconds, Catch2's
+# summary) and a failed one's last 80 lines. Adds " TAG:NAME" to RUN_SUMMARY for each
+# program and to RUN_FAILED for each that failed; the caller fails on RUN_FAILED.
+RUN_SUMMARY=""
+RUN_FAILED=""
+run_catch2() {
+  _tag=$1; shift
+  for _t in "$@"; do
+    _name="${_t##*/}"
+    _out="/tmp/$_tag-$_name.out"
+    _start=$(date +%s)
+    cd /tmp || fail "no /tmp"
+    if "$_t" > "$_out" 2>&1; then
+      _result=passed
+    else
+      _result="FAILED (exit $?)"
+      RUN_FAILED="$RUN_FAILED $_tag:$_name"
+      echo "---- $_tag $_name output (last 80 lines)"
+      tail -n 80 "$_out"
+    fi
+    _line=$(grep -E '^(All tests passed|test cases:)' "$_out" | tail -n 1)
+    echo "$_tag $_name: $_result in $(($(date +%s) - _start)) s: $_line"
+    RUN_SUMMARY="$RUN_SUMMARY $_tag:$_name"
+  done
+}
+
 # ---- CPUs ----------------------------------------------------------------------------
 # The guests have 2 vCPUs (qemu -smp 2), like a small board. The injectors (edge_train,
 # pwm_train) run on INJECT_CPU (default 0) and the daemon's RT thread on RT_CPU (default 1,

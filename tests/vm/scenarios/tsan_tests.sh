@@ -18,37 +18,17 @@ done
 for t in $TESTS; do
   grep -q libtsan.so "$t" || fail "$t does not use libtsan: not a TSan build"
 done
+like_a_board
 # The tinyconfig kernel has no madvise (CONFIG_ADVISE_SYSCALLS); TSan would stop at its
 # first MADV_DONTDUMP of the shadow, which only keeps core dumps small.
-# A wall clock (no RTC here) and root's name, as in cross_io_uring_tests.
-date -s "2026-12-01 00:00:00" > /dev/null || fail "cannot set the clock"
-[ -f /etc/passwd ] || echo "root:x:0:0:root:/root:/bin/sh" > /etc/passwd
-[ -f /etc/group ] || echo "root:x:0:" > /etc/group
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 use_madv_dontdump=0"
 echo "CPUs: $(nproc), kernel $(uname -m) $(uname -r)"
-failed=""
-summary=""
-for t in $TESTS; do
-  name="${t##*/}"
-  start=$(date +%s)
-  cd /tmp || fail "no /tmp"
-  if "$t" > "/tmp/tsan-$name.out" 2>&1; then
-    result=passed
-  else
-    result="FAILED (exit $?)"
-    failed="$failed $name"
-    echo "---- $name output (last 80 lines)"
-    tail -n 80 "/tmp/tsan-$name.out"
-  fi
-  # A TSan report that did not stop the program (it should, halt_on_error) still fails it.
-  if grep -q "WARNING: ThreadSanitizer" "/tmp/tsan-$name.out" && [ "$result" = passed ]; then
-    result="FAILED (a ThreadSanitizer report)"
-    failed="$failed $name"
-    grep -A30 "WARNING: ThreadSanitizer" "/tmp/tsan-$name.out" | head -n 60
-  fi
-  line=$(grep -E '^(All tests passed|test cases:)' "/tmp/tsan-$name.out" | tail -n 1)
-  echo "tsan $name: $result in $(($(date +%s) - start)) s: $line"
-  summary="$summary $name"
+run_catch2 tsan $TESTS
+# A TSan report that did not stop its program (halt_on_error should) fails it too.
+for out in /tmp/tsan-test_*.out; do
+  grep -q "WARNING: ThreadSanitizer" "$out" || continue
+  grep -A30 "WARNING: ThreadSanitizer" "$out" | head -n 60
+  RUN_FAILED="$RUN_FAILED ${out#/tmp/}"
 done
-[ -z "$failed" ] || fail "under TSan on the arm64 kernel:$failed"
-pass "no ThreadSanitizer report on the arm64 kernel:$summary"
+[ -z "$RUN_FAILED" ] || fail "under TSan on the arm64 kernel:$RUN_FAILED"
+pass "no ThreadSanitizer report on the arm64 kernel:$RUN_SUMMARY"
