@@ -101,9 +101,26 @@ std::optional<std::int64_t> to_int(std::string_view s) {
 
 }  // namespace
 
-std::string gpioirqd_path() { return GPIOIRQD_PATH; }
-std::string gpioirqctl_path() { return GPIOIRQCTL_PATH; }
-std::string source_dir() { return GPIOIRQ_SOURCE_DIR; }
+namespace {
+
+// The build's paths, unless the environment names others: the arm64 VM runs this program
+// where neither the build tree nor the checkout is (tests/vm/scenarios/cross_host_tests.sh).
+std::string path_from_env(const char* variable, const char* built_in) {
+  const char* value = std::getenv(variable);
+  return (value != nullptr && *value != '\0') ? value : built_in;
+}
+
+}  // namespace
+
+std::string gpioirqd_path() {
+  return path_from_env("GPIOIRQ_TEST_GPIOIRQD", GPIOIRQD_PATH);
+}
+std::string gpioirqctl_path() {
+  return path_from_env("GPIOIRQ_TEST_GPIOIRQCTL", GPIOIRQCTL_PATH);
+}
+std::string source_dir() {
+  return path_from_env("GPIOIRQ_TEST_SOURCE_DIR", GPIOIRQ_SOURCE_DIR);
+}
 
 bool wait_until(const std::function<bool()>& condition, Clock::duration timeout, Clock::duration interval) {
   const auto deadline = Clock::now() + timeout;

@@ -63,12 +63,16 @@ case "${1:-}" in
       if [[ $path != "$bin" ]]; then others+=(-x "$bin"); else bins+=("$bin"); fi
     done
     if [[ "$arch" == arm64 ]]; then
+      # The checkout's files test_host reads (scenario cross_host_tests).
+      src=$(cd "$here/../.." && pwd) src_in_guest=/usr/local/share/gpioirq-src
       userland="$("$here/arm64-userland.sh")" ||
         cannot "no arm64 busybox-static/gpiod packages (see the arm64-userland.sh error above)"
       "$here/make-initramfs.sh" -o "$out" -a arm64 -b "$userland/bin/busybox" \
         -L "$userland/usr/lib/aarch64-linux-gnu" -L "$cross_cache/arm64/usr/lib/aarch64-linux-gnu" \
         -L "$cross_cache/armhf/usr/lib/arm-linux-gnueabihf" "${others[@]}" \
         -f "$here/../cross/files.toml:/etc/gpioirq-files.toml" \
+        -f "$src/config:$src_in_guest/config" -f "$src/docs/METRICS.md:$src_in_guest/docs/METRICS.md" \
+        -f "$src/tests/host/golden:$src_in_guest/tests/host/golden" \
         -m "$(dirname "$kernel")/modules" "${bins[@]}" "$userland/usr/bin/gpiomon" "$userland/usr/bin/gpioinfo"
     else
       "$here/make-initramfs.sh" -o "$out" -m "$(dirname "$kernel")/modules" "$@"

@@ -9,7 +9,8 @@
 # /init; SCENARIO_DIR/*.sh (default tests/vm/scenarios) in /scenarios; each BINARY in
 # /usr/local/bin (dynamic ones with their shared libraries and the dynamic loader);
 # MODULES_DIR/*.ko in /lib/modules (e.g. i2c-stub.ko from build-kernel.sh);
-# extra files SRC copied to DEST. The archive is written atomically (temp file + rename).
+# extra files (or directories) SRC copied to DEST. The archive is written atomically
+# (temp file + rename).
 #
 # -a x86_64 (default, the host's own architecture): busybox is the host's static one (or -b),
 #    applets linked here; libraries are what ldd names, at their host paths.
@@ -221,7 +222,7 @@ for e in "${extras[@]}"; do
   src="${e%%:*}"
   dest="${e#*:}"
   mkdir -p "$root$(dirname "$dest")"
-  cp -L "$src" "$root$dest"
+  cp -rL "$src" "$root$dest"
 done
 
 mkdir -p "$(dirname "$out")"

@@ -1,5 +1,6 @@
 #!/bin/sh
 # vm-timeout: 300
+# vm-test-env: TRIALS=1
 # The three readers side by side (issue 14 item 6; docs/VM-BENCH.md): at the same injected
 # edge rates, on one gpio-sim line each, in the same VM run:
 #   gpioirqd     as installed (RT thread SCHED_FIFO 80, mlock), one counter on both edges
@@ -20,7 +21,9 @@
 # medians printed. A benchmark, not a test: it passes when everything was measured; the
 # goals (gpioirqd CPU/edge <= gpiomon's, gpioirqd p99 <= 1.5x bare_reader's) are reported.
 # Env: RATES (default "1000 5000 20000 0"), TRIALS (3), COUNT (edges per trial; default
-# 1000 at up to 1000/s, 2500 up to 5000/s, else 5000).
+# 1000 at up to 1000/s, 2500 up to 5000/s, else 5000). As a ctest test (scripts/test.sh)
+# it makes one trial per rate, to keep the test run short: the tables of docs/VM-BENCH.md
+# come from the three of a run by hand (scripts/vm-run.sh -B build bench_vm_readers).
 . /scenarios/lib.sh
 need_bin gpioirqd gpioirqctl gpiomon json_get edge_train bare_reader proc_cputime
 SHIM=/usr/local/bin/read_latency.so

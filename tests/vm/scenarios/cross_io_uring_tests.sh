@@ -12,10 +12,11 @@
 # build's in /usr/local/bin and, when scripts/test.sh made the armhf build's too, those in
 # /usr/local/armhf/bin: 32-bit ARM programs (32-bit time_t and long) on this kernel's
 # CONFIG_COMPAT, the one real kernel the armhf io_uring code meets. Each set less the
-# gpioirqctl that its test_control starts.
+# gpioirqctl that its test_control starts, and test_host (cross_host_tests runs it).
 tests_in() {  # DIR: the test executables in it
   for t in "$1"/test_*; do
-    [ -x "$t" ] && [ "${t##*/}" != test_gpioirqctl_bin ] && echo "$t"
+    case "${t##*/}" in test_gpioirqctl_bin | test_host) continue ;; esac
+    [ -x "$t" ] && echo "$t"
   done
 }
 [ -n "$(tests_in /usr/local/bin)" ] || fail "no test executables in the initramfs"

@@ -41,10 +41,12 @@ like_a_board() {
 
 # run_catch2 TAG PROGRAM...: runs each Catch2 executable whole, from /tmp, its output in
 # /tmp/TAG-NAME.out; prints a line per program (passed or FAILED, seconds, Catch2's
-# summary) and a failed one's last 80 lines. Adds " TAG:NAME" to RUN_SUMMARY for each
+# summary) and a failed one's last 300 lines. Adds " TAG:NAME" to RUN_SUMMARY for each
 # program and to RUN_FAILED for each that failed; the caller fails on RUN_FAILED.
+# RUN_CATCH2_SPEC, when set, is the Catch2 test spec each program is given (one argument).
 RUN_SUMMARY=""
 RUN_FAILED=""
+RUN_CATCH2_SPEC=""
 run_catch2() {
   _tag=$1; shift
   for _t in "$@"; do
@@ -52,13 +54,13 @@ run_catch2() {
     _out="/tmp/$_tag-$_name.out"
     _start=$(date +%s)
     cd /tmp || fail "no /tmp"
-    if "$_t" > "$_out" 2>&1; then
+    if "$_t" ${RUN_CATCH2_SPEC:+"$RUN_CATCH2_SPEC"} > "$_out" 2>&1; then
       _result=passed
     else
       _result="FAILED (exit $?)"
       RUN_FAILED="$RUN_FAILED $_tag:$_name"
-      echo "---- $_tag $_name output (last 80 lines)"
-      tail -n 80 "$_out"
+      echo "---- $_tag $_name output (last 300 lines)"
+      tail -n 300 "$_out"
     fi
     _line=$(grep -E '^(All tests passed|test cases:)' "$_out" | tail -n 1)
     echo "$_tag $_name: $_result in $(($(date +%s) - _start)) s: $_line"
