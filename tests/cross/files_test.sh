@@ -17,8 +17,8 @@
 # With --written-in TAR the writer ran elsewhere: the arm64 guest's armhf gpioirqd
 # (vm-arm64:armhf_files, the one real kernel a 32-bit ARM gpioirqd meets here) left its
 # log/ and state/ in TAR, with written/: its own decode of each IMU file (and its exit
-# status), its state.json and spool as it left them. The reader's checks are then the same, and the reader's own
-# gpioirqctl talks to the reader daemon.
+# status), its state.json and spool as it left them. The reader's checks are then the
+# same, and the reader's own gpioirqctl talks to the reader daemon.
 # Usage: files_test.sh WRITER_GPIOIRQD WRITER_GPIOIRQCTL READER_GPIOIRQD|- READER_GPIOIRQCTL
 #        files_test.sh --written-in TAR READER_GPIOIRQD READER_GPIOIRQCTL
 set -euo pipefail

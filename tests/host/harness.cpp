@@ -99,10 +99,6 @@ std::optional<std::int64_t> to_int(std::string_view s) {
   return v;
 }
 
-}  // namespace
-
-namespace {
-
 // The build's paths, unless the environment names others: the arm64 VM runs this program
 // where neither the build tree nor the checkout is (tests/vm/scenarios/cross_host_tests.sh).
 std::string path_from_env(const char* variable, const char* built_in) {
